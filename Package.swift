@@ -1,0 +1,57 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// Release builds on x86-64 target Haswell (AVX2, FMA, F16C): without it FMA and Float16
+// conversions become library calls (see DEVELOPERS.md). The `mixmerge` executable checks the
+// CPU at start-up (CPUFeatures) and refuses to run on a CPU that lacks these instructions.
+#if arch(x86_64)
+let cpuFlags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
+let cpuDefines: [CSetting] = [.define("MIXMERGE_REQUIRE_X86_HASWELL")]
+#else
+let cpuFlags: [SwiftSetting] = []
+let cpuDefines: [CSetting] = []
+#endif
+
+let package = Package(
+    name: "mixmerge",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "mixmerge", targets: ["mixmerge"]),
+        .executable(name: "mixmerge-bench", targets: ["mixmerge-bench"]),
+        .library(name: "Merging", targets: ["Merging"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // Layer 0: start-up check that the CPU has what the binary was compiled for.
+        .target(name: "CPUFeatures", cSettings: cpuDefines),
+        // Layer 1: dtypes, exact rounding, element kernels, parallel-for.
+        .target(name: "Tensors", swiftSettings: cpuFlags),
+        // Layer 2: safetensors (mmap read, streaming sharded write), Hugging Face model folders.
+        .target(name: "Checkpoints", dependencies: ["Tensors"], swiftSettings: cpuFlags),
+        // Layer 3: mergekit YAML -> plan -> per-tensor tasks -> method kernels -> writer.
+        .target(
+            name: "Merging",
+            dependencies: ["Tensors", "Checkpoints", .product(name: "Yams", package: "Yams")],
+            swiftSettings: cpuFlags),
+        // Layer 4: thin command-line front ends.
+        .executableTarget(
+            name: "mixmerge",
+            dependencies: [
+                "Merging", "Checkpoints", "CPUFeatures",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: cpuFlags),
+        .executableTarget(
+            name: "mixmerge-bench",
+            dependencies: ["Merging", "Checkpoints", "Tensors", "CPUFeatures"],
+            swiftSettings: cpuFlags),
+        .testTarget(name: "TensorsTests", dependencies: ["Tensors"], swiftSettings: cpuFlags),
+        .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints"], swiftSettings: cpuFlags),
+        .testTarget(name: "MergingTests", dependencies: ["Merging", "Checkpoints"], swiftSettings: cpuFlags),
+        // Runs the built `mixmerge` binary: exit codes, one-line errors, no half-written output.
+        .testTarget(name: "CLITests", dependencies: ["mixmerge", "Checkpoints"], swiftSettings: cpuFlags),
+    ]
+)

@@ -1,0 +1,199 @@
+import Checkpoints
+import Foundation
+import Tensors
+
+/// How to run a merge.
+public struct MergeOptions: Sendable {
+    public var threads: Int
+    /// Maximum bytes per output shard (≤ 0: one shard).
+    public var outShardSize: Int64
+    public var overwrite: Bool
+    public var seed: UInt64?
+    public var writeModelCard: Bool
+    public var copyTokenizer: Bool
+
+    public init(
+        threads: Int = ParallelFor.defaultThreads, outShardSize: Int64 = 5_000_000_000, overwrite: Bool = false,
+        seed: UInt64? = nil, writeModelCard: Bool = true, copyTokenizer: Bool = true
+    ) {
+        self.threads = threads
+        self.outShardSize = outShardSize
+        self.overwrite = overwrite
+        self.seed = seed
+        self.writeModelCard = writeModelCard
+        self.copyTokenizer = copyTokenizer
+    }
+}
+
+/// Told about progress as tensors are finished.
+public protocol MergeProgress: AnyObject {
+    func merge(finished task: TensorTask, index: Int, of total: Int, bytesWritten: Int, totalBytes: Int)
+}
+
+/// What a finished merge did (also the `--json` summary).
+public struct MergeSummary: Codable, Sendable {
+    public var method: String
+    public var output: String
+    public var tensors: Int
+    public var parameters: Int
+    public var inputBytes: Int
+    public var outputBytes: Int
+    public var shards: [String]
+    public var seconds: Double
+    public var threads: Int
+    public var warnings: [String]
+}
+
+public enum Merger {
+    /// Runs `plan` into the folder `output`. The result is built in a temporary sibling folder
+    /// and renamed into place only when complete; on any failure the temporary folder is removed
+    /// and nothing is left at `output`.
+    public static func run(
+        _ plan: MergePlan, output: URL, options: MergeOptions, progress: (any MergeProgress)? = nil
+    ) throws -> MergeSummary {
+        let start = Date()
+        let fm = FileManager.default
+        let output = output.standardizedFileURL
+        try checkOutput(output, overwrite: options.overwrite)
+        let parent = output.deletingLastPathComponent()
+        let temp = parent.appendingPathComponent(".\(output.lastPathComponent).mixmerge-tmp-\(getpid())")
+        try? fm.removeItem(at: temp)
+        do {
+            try fm.createDirectory(at: temp, withIntermediateDirectories: false)
+        } catch {
+            throw MergeError.output("output folder \(output.path) is not writable: cannot create files in \(parent.path)")
+        }
+        do {
+            let shards = try write(plan, into: temp, options: options, progress: progress)
+            if fm.fileExists(atPath: output.path) {
+                do { try fm.removeItem(at: output) } catch {
+                    throw MergeError.output("cannot replace \(output.path): \(error.localizedDescription)")
+                }
+            }
+            guard rename(temp.path, output.path) == 0 else {
+                throw MergeError.output("cannot move the finished merge into \(output.path) (\(String(cString: strerror(errno))))")
+            }
+            return MergeSummary(
+                method: plan.method.name, output: output.path, tensors: plan.tasks.count, parameters: plan.parameterCount,
+                inputBytes: plan.inputBytes, outputBytes: plan.outputBytes, shards: shards,
+                seconds: Date().timeIntervalSince(start), threads: options.threads, warnings: plan.warnings)
+        } catch {
+            try? fm.removeItem(at: temp)
+            throw error
+        }
+    }
+
+    /// Refuses an output that exists and is not an empty folder, unless `overwrite`.
+    public static func checkOutput(_ output: URL, overwrite: Bool) throws {
+        let fm = FileManager.default
+        var isDirectory: ObjCBool = false
+        guard fm.fileExists(atPath: output.path, isDirectory: &isDirectory) else {
+            let parent = output.deletingLastPathComponent()
+            guard fm.fileExists(atPath: parent.path) else {
+                throw MergeError.output("output folder \(output.path) cannot be created: \(parent.path) does not exist")
+            }
+            return
+        }
+        guard isDirectory.boolValue else { throw MergeError.output("output \(output.path) exists and is a file") }
+        let contents = (try? fm.contentsOfDirectory(atPath: output.path)) ?? []
+        if !contents.isEmpty && !overwrite {
+            throw MergeError.output("output folder \(output.path) exists and is not empty (use --overwrite to replace it)")
+        }
+    }
+
+    static func write(
+        _ plan: MergePlan, into folder: URL, options: MergeOptions, progress: (any MergeProgress)?
+    ) throws -> [String] {
+        let planned = plan.tasks.map { PlannedTensor(name: $0.outputName, dtype: $0.outDType, shape: $0.shape) }
+        let writer: ShardedWriter
+        do {
+            writer = try ShardedWriter(
+                directory: folder, tensors: planned, maxShardSize: options.outShardSize,
+                indexMetadata: [("mixmerge_version", .string(mixmergeVersion))])
+        } catch let e as CheckpointError {
+            throw MergeError.output(e.description)
+        }
+        let threads = max(1, options.threads)
+        let pool = ScratchPool(workers: threads, maxInputs: plan.tasks.map(\.inputs.count).max() ?? 1)
+        var written = 0
+        let totalBytes = plan.outputBytes
+        for (i, task) in plan.tasks.enumerated() {
+            let io = TensorIO(task: task, writer: writer, threads: threads, pool: pool)
+            do {
+                if task.computeDType.isComputed {
+                    try plan.method.merge(task, io)
+                } else {
+                    try copyUncomputed(task, io, plan)
+                }
+            } catch let e as CheckpointError {
+                throw MergeError.output(e.description)
+            }
+            written += task.outputBytes
+            progress?.merge(finished: task, index: i, of: plan.tasks.count, bytesWritten: written, totalBytes: totalBytes)
+        }
+        do { try writer.finish() } catch let e as CheckpointError { throw MergeError.output(e.description) }
+        try writeSideFiles(plan, into: folder, options: options)
+        return writer.shardNames
+    }
+
+    /// Tensors of a dtype that is not computed (integers, float64) are copied when every input
+    /// holds the same bytes, as mergekit 0.1.5 does; different values cannot be merged.
+    static func copyUncomputed(_ task: TensorTask, _ io: TensorIO, _ plan: MergePlan) throws {
+        let first = task.inputs[0]
+        for other in task.inputs.dropFirst() {
+            if memcmp(first.location.data, other.location.data, task.outputBytes) != 0 {
+                throw MergeError.input("tensor \(task.outputName): \(task.computeDType.rawValue) values differ between \(plan.models[first.model].reference) and \(plan.models[other.model].reference); only float32/float16/bfloat16 tensors can be merged")
+            }
+        }
+        try io.copyRaw(from: first)
+    }
+
+    static func writeSideFiles(_ plan: MergePlan, into folder: URL, options: MergeOptions) throws {
+        let donor = plan.models[plan.donor]
+        if var config = donor.config {
+            if let d = plan.config.outDType ?? plan.config.dtype { config.setDType(d.torchName) }
+            if let layers = plan.outputLayers { config.setLayers(count: layers.count, sourceLayers: layers.sources) }
+            do { try config.write(to: folder.appendingPathComponent("config.json")) } catch let e as CheckpointError {
+                throw MergeError.output(e.description)
+            }
+        }
+        do {
+            if options.copyTokenizer {
+                try ModelFolder.copyTokenizerFiles(from: plan.tokenizerFolder, to: folder)
+            }
+            if let template = try chatTemplate(plan) {
+                try ModelFolder.setChatTemplate(template, in: folder)
+            }
+            if options.writeModelCard {
+                try Data(ModelCard.markdown(plan, name: folder.lastPathComponent).utf8)
+                    .write(to: folder.appendingPathComponent("README.md"))
+                try Data(plan.config.sourceText.utf8).write(to: folder.appendingPathComponent("mergekit_config.yml"))
+            }
+        } catch let e as CheckpointError {
+            throw MergeError.output(e.description)
+        } catch let e as MergeError {
+            throw e
+        } catch {
+            throw MergeError.output("cannot write side files into \(folder.path): \(error.localizedDescription)")
+        }
+    }
+
+    /// The template `chat_template:` asks for: `auto` → the one most inputs share (first seen on ties).
+    static func chatTemplate(_ plan: MergePlan) throws -> String? {
+        guard let choice = plan.config.chatTemplate else { return nil }
+        if choice == "auto" {
+            var counts: [(String, Int)] = []
+            for m in plan.models {
+                guard let t = ModelFolder.chatTemplate(in: m.directory) else { continue }
+                if let i = counts.firstIndex(where: { $0.0 == t }) { counts[i].1 += 1 } else { counts.append((t, 1)) }
+            }
+            // The first template with the highest count (max(by:) would return the last of equals).
+            let best = counts.reduce(nil as (String, Int)?) { acc, c in acc.map { $0.1 >= c.1 ? $0 : c } ?? c }
+            guard let best else { throw MergeError.config("chat_template: auto, but no input model has a chat template") }
+            return best.0
+        }
+        return ChatTemplates.builtIn[choice] ?? choice
+    }
+}
+
+public let mixmergeVersion = "0.1.0"

@@ -1,0 +1,226 @@
+import Checkpoints
+import Tensors
+
+/// How elements are grouped into vectors for per-vector reductions (norms, dot products).
+public enum GroupLayout: Sendable {
+    /// The whole tensor is one vector.
+    case whole
+    /// Consecutive runs of `length` elements (rows along the last axis).
+    case rows(length: Int)
+    /// Elements `length` apart (vectors along axis 0; `length` = elements per axis-0 slice).
+    case columns(length: Int)
+
+    func groupCount(_ count: Int) -> Int {
+        switch self {
+        case .whole: 1
+        case .rows(let l): l == 0 ? 0 : count / l
+        case .columns(let l): l
+        }
+    }
+
+    @inline(__always)
+    public func group(of element: Int) -> Int {
+        switch self {
+        case .whole: 0
+        case .rows(let l): element / l
+        case .columns(let l): element % l
+        }
+    }
+}
+
+/// One block of a tensor, handed to a method's kernel: every input widened to `Float` (and
+/// rounded to the compute dtype when it was stored wider), an output buffer, scratch space.
+public struct Block {
+    /// Inputs in the task's order.
+    public let inputs: [UnsafeMutablePointer<Float>]
+    /// Where the kernel writes its result (rounded to the compute dtype and written afterwards).
+    public let out: UnsafeMutablePointer<Float>
+    /// Two scratch buffers of `count` floats.
+    public let scratch: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>)
+    public let count: Int
+    /// Offset of the block's first element in the tensor.
+    public let offset: Int
+}
+
+/// Per-work-item sums for a grouped reduction.
+public struct GroupSums {
+    let firstGroup: Int
+    let width: Int
+    var values: [Double]
+
+    /// Adds `value` to slot `slot` of group `group`.
+    @inline(__always)
+    public mutating func add(_ group: Int, _ slot: Int, _ value: Double) {
+        values[(group - firstGroup) * width + slot] += value
+    }
+}
+
+/// The executor's side of one task: block-wise, multi-threaded access to the inputs and the output.
+/// Work is split into fixed items of `itemSize` elements whatever the thread count, and reductions
+/// are combined in item order, so results do not depend on `threads`.
+public final class TensorIO {
+    public static let blockSize = 8192
+    public static let itemSize = 1 << 20
+
+    public let task: TensorTask
+    let writer: ShardedWriter
+    let threads: Int
+    let pool: ScratchPool
+
+    init(task: TensorTask, writer: ShardedWriter, threads: Int, pool: ScratchPool) {
+        self.task = task
+        self.writer = writer
+        self.threads = threads
+        self.pool = pool
+    }
+
+    var itemCount: Int { (task.count + Self.itemSize - 1) / Self.itemSize }
+
+    /// Loads `count` elements at `offset` of every input into the worker's input buffers.
+    func load(_ scratch: Scratch, offset: Int, count: Int) {
+        for (j, input) in task.inputs.enumerated() {
+            let size = input.dtype.size
+            Convert.widen(input.location.data + offset * size, input.dtype, count: count, into: scratch.inputs[j])
+            if input.dtype != task.computeDType && task.computeDType != .f32 {
+                Convert.round(scratch.inputs[j], count: count, to: task.computeDType)
+            }
+        }
+    }
+
+    /// Drops the input pages of a finished item from the resident set.
+    func release(item range: Range<Int>) {
+        for input in task.inputs {
+            let size = input.dtype.size
+            let base = input.location.info.byteRange.lowerBound
+            input.location.file.file.release((base + range.lowerBound * size)..<(base + range.upperBound * size))
+        }
+    }
+
+    /// Runs `kernel` over every block and writes the result: rounded to the compute dtype, then
+    /// converted to the output dtype.
+    public func elementwise(_ kernel: (Block) -> Void) throws {
+        let failure = FailureBox()
+        ParallelFor.run(count: itemCount, threads: threads) { item, worker in
+            let scratch = pool.scratch(worker)
+            let range = (item * Self.itemSize)..<min(task.count, (item + 1) * Self.itemSize)
+            var offset = range.lowerBound
+            let outSize = task.outDType.size
+            while offset < range.upperBound {
+                let n = min(Self.blockSize, range.upperBound - offset)
+                load(scratch, offset: offset, count: n)
+                kernel(Block(inputs: scratch.inputs, out: scratch.out, scratch: (scratch.tmp0, scratch.tmp1), count: n, offset: offset))
+                Convert.round(scratch.out, count: n, to: task.computeDType)
+                Convert.narrow(scratch.out, count: n, to: task.outDType, into: scratch.staging + (offset - range.lowerBound) * outSize)
+                offset += n
+            }
+            do {
+                try writer.write(task.outputName, byteOffset: range.lowerBound * outSize, bytes: scratch.staging, count: range.count * outSize)
+            } catch {
+                failure.set(error)
+            }
+            release(item: range)
+        }
+        if let error = failure.error { throw error }
+    }
+
+    /// Sums `width` values per group over the tensor: `body` sees each block and adds into the
+    /// item's sums. Returns `groupCount × width` sums, combined in item order.
+    public func reduce(_ layout: GroupLayout, width: Int, _ body: (Block, inout GroupSums) -> Void) -> [Double] {
+        let groups = layout.groupCount(task.count)
+        var partials = [GroupSums?](repeating: nil, count: itemCount)
+        partials.withUnsafeMutableBufferPointer { slots in
+            let slots = UncheckedSendable(slots)
+            ParallelFor.run(count: itemCount, threads: threads) { item, worker in
+                let scratch = pool.scratch(worker)
+                let range = (item * Self.itemSize)..<min(task.count, (item + 1) * Self.itemSize)
+                let first: Int, last: Int
+                switch layout {
+                case .whole: (first, last) = (0, 0)
+                case .rows: (first, last) = (layout.group(of: range.lowerBound), layout.group(of: range.upperBound - 1))
+                case .columns(let l): (first, last) = (0, l - 1)
+                }
+                var sums = GroupSums(firstGroup: first, width: width, values: Array(repeating: 0, count: (last - first + 1) * width))
+                var offset = range.lowerBound
+                while offset < range.upperBound {
+                    let n = min(Self.blockSize, range.upperBound - offset)
+                    load(scratch, offset: offset, count: n)
+                    body(Block(inputs: scratch.inputs, out: scratch.out, scratch: (scratch.tmp0, scratch.tmp1), count: n, offset: offset), &sums)
+                    offset += n
+                }
+                slots.value[item] = sums
+            }
+        }
+        var total = [Double](repeating: 0, count: groups * width)
+        for case let p? in partials {
+            for (k, v) in p.values.enumerated() { total[p.firstGroup * width + k] += v }
+        }
+        return total
+    }
+
+    /// Writes the inputs' bytes unchanged (a copy with no arithmetic).
+    func copyRaw(from input: TaskInput) throws {
+        let bytes = task.outputBytes
+        let chunk = Self.itemSize * 4
+        var done = 0
+        while done < bytes {
+            let n = min(chunk, bytes - done)
+            try writer.write(task.outputName, byteOffset: done, bytes: input.location.data + done, count: n)
+            let base = input.location.info.byteRange.lowerBound
+            input.location.file.file.release((base + done)..<(base + done + n))
+            done += n
+        }
+    }
+}
+
+/// Per-worker buffers, allocated once per merge.
+final class Scratch {
+    let inputs: [UnsafeMutablePointer<Float>]
+    let out: UnsafeMutablePointer<Float>
+    let tmp0: UnsafeMutablePointer<Float>
+    let tmp1: UnsafeMutablePointer<Float>
+    let staging: UnsafeMutableRawPointer
+
+    init(maxInputs: Int) {
+        inputs = (0..<max(1, maxInputs)).map { _ in .allocate(capacity: TensorIO.blockSize) }
+        out = .allocate(capacity: TensorIO.blockSize)
+        tmp0 = .allocate(capacity: TensorIO.blockSize)
+        tmp1 = .allocate(capacity: TensorIO.blockSize)
+        staging = .allocate(byteCount: TensorIO.itemSize * 4, alignment: 64)
+    }
+
+    deinit {
+        for p in inputs { p.deallocate() }
+        out.deallocate()
+        tmp0.deallocate()
+        tmp1.deallocate()
+        staging.deallocate()
+    }
+}
+
+/// One `Scratch` per worker; worker `w` only ever touches `scratch(w)`.
+final class ScratchPool: @unchecked Sendable {
+    private let items: [Scratch]
+    init(workers: Int, maxInputs: Int) { items = (0..<max(1, workers)).map { _ in Scratch(maxInputs: maxInputs) } }
+    func scratch(_ worker: Int) -> Scratch { items[worker] }
+}
+
+/// First error raised by a worker.
+final class FailureBox: @unchecked Sendable {
+    private var stored: (any Error)?
+    private let lock = NSLockLite()
+    func set(_ e: any Error) { lock.withLock { if stored == nil { stored = e } } }
+    var error: (any Error)? { lock.withLock { stored } }
+}
+
+/// Carries a value into a `@Sendable` worker closure where the caller guarantees disjoint access.
+struct UncheckedSendable<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
+
+import Synchronization
+
+final class NSLockLite: Sendable {
+    private let mutex = Mutex<Void>(())
+    func withLock<R>(_ body: () -> R) -> R { mutex.withLock { _ in body() } }
+}

@@ -1,0 +1,74 @@
+import Tensors
+
+/// What a parameter holds and where it is set.
+public struct ParameterSpec: Sendable {
+    public enum Kind: Sendable { case number, bool }
+    public enum Scope: Sendable {
+        /// Method-wide (`normalize`, `t`): evaluated against the output tensor name.
+        case global
+        /// Per input model (`weight`, `scale`): evaluated against that model's tensor name.
+        case perModel
+    }
+
+    public let name: String
+    public let kind: Kind
+    public let scope: Scope
+    /// nil and `required` → the config must give it.
+    public let defaultValue: ParameterScalar?
+    public let required: Bool
+
+    public static func number(_ name: String, _ scope: Scope, default value: Double? = nil, required: Bool = false) -> ParameterSpec {
+        ParameterSpec(name: name, kind: .number, scope: scope, defaultValue: value.map { .number($0) }, required: required)
+    }
+
+    public static func bool(_ name: String, default value: Bool) -> ParameterSpec {
+        ParameterSpec(name: name, kind: .bool, scope: .global, defaultValue: .bool(value), required: false)
+    }
+
+    /// Only numbers vary over layers; a switch such as `normalize` takes one value.
+    public var takesGradient: Bool { kind == .number }
+}
+
+/// What inputs a method accepts, checked while planning (before any tensor is read).
+public struct MethodContract: Sendable {
+    public enum Base: Sendable {
+        /// `base_model` must be given (task arithmetic, SLERP).
+        case required
+        /// May be given; then it is the origin of task vectors (nuslerp).
+        case optional
+        /// Treated as one more input if given (linear, passthrough).
+        case ordinaryInput
+    }
+
+    public var base: Base
+    public var minNonBase = 0
+    public var maxNonBase: Int? = nil
+    /// Per-model parameters apply to the base too (linear's `weight`).
+    public var baseTakesModelParameters = false
+}
+
+/// One merge method: its parameters, its input contract, and its kernel.
+public protocol MergeMethod: Sendable {
+    var name: String { get }
+    var parameters: [ParameterSpec] { get }
+    var contract: MethodContract { get }
+    /// Merges one output tensor, reading its inputs and writing its output through `io`.
+    func merge(_ task: TensorTask, _ io: TensorIO) throws
+}
+
+extension MergeMethod {
+    public func spec(_ name: String) -> ParameterSpec? { parameters.first { $0.name == name } }
+}
+
+/// The registry of methods.
+public enum MergeMethods {
+    public static let all: [any MergeMethod] = [Linear(), SLERP(), NuSLERP(), TaskArithmetic(), Passthrough()]
+
+    /// mergekit methods not implemented yet (answered with a specific message).
+    public static let plannedNames: Set<String> = [
+        "ties", "dare_ties", "dare_linear", "breadcrumbs", "breadcrumbs_ties", "della", "della_linear", "sce",
+        "model_stock", "karcher", "multislerp", "nearswap", "arcee_fusion", "ram", "ramplus_tl",
+    ]
+
+    public static func named(_ name: String) -> (any MergeMethod)? { all.first { $0.name == name } }
+}

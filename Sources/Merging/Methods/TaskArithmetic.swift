@@ -1,0 +1,60 @@
+import Tensors
+
+/// `task_arithmetic` — adds weighted task vectors to the base (Ilharco et al. 2023,
+/// "Editing Models with Task Arithmetic", arXiv:2212.04089):
+///
+///     δᵢ = Xᵢ − B;   mixed = Σᵢ wᵢ·δᵢ;   mixed /= Σᵢ wᵢ  (if `normalize`);   mixed *= λ;   R = B + mixed
+///
+/// Numerics of mergekit 0.1.5: every step is computed in float32 and rounded to the compute dtype
+/// (as torch does on bf16/f16 tensors); the weights are first rounded to the compute dtype
+/// (`0.3` → `0.30078125` in bf16); the sum over models accumulates in float32 and rounds once; a
+/// divisor with |Σw| < 1e-8 becomes 1; `λ` multiplies as a float32 scalar.
+/// Defaults: normalize false, lambda 1. (`density` is accepted for compatibility; no sparsification.)
+public struct TaskArithmetic: MergeMethod {
+    public let name = "task_arithmetic"
+    public let parameters: [ParameterSpec] = [
+        .number("weight", .perModel, required: true),
+        .number("density", .perModel, default: 1),
+        .bool("normalize", default: false),
+        .bool("rescale", default: false),
+        .number("lambda", .global, default: 1),
+        .bool("int8_mask", default: false),
+    ]
+    public let contract = MethodContract(base: .required)
+
+    public init() {}
+
+    public func merge(_ task: TensorTask, _ io: TensorIO) throws {
+        guard let b = task.baseIndex else { preconditionFailure("planner guarantees a base") }
+        let d = task.computeDType
+        let others = task.nonBase
+        let weights = others.map { Rounding.round(task.number("weight", input: $0) ?? 0, to: d) }
+        var divisor = Rounding.round(weights.reduce(Float(0), +), to: d)
+        if abs(divisor) < 1e-8 { divisor = 1 }
+        let normalize = task.flag("normalize")
+        let lambda = task.number("lambda") ?? 1
+        try io.elementwise { block in
+            let n = block.count
+            let base = block.inputs[b]
+            let delta = block.scratch.0
+            block.out.initialize(repeating: 0, count: n)
+            for (k, j) in others.enumerated() {
+                Kernels.subtract(block.inputs[j], base, into: delta, count: n)
+                Convert.round(delta, count: n, to: d)
+                Kernels.multiply(delta, by: weights[k], count: n)
+                Convert.round(delta, count: n, to: d)
+                Kernels.add(block.out, delta, into: block.out, count: n)
+            }
+            Convert.round(block.out, count: n, to: d)
+            if normalize {
+                Kernels.divide(block.out, by: divisor, count: n)
+                Convert.round(block.out, count: n, to: d)
+            }
+            if lambda != 1 {
+                Kernels.multiply(block.out, by: Float(lambda), count: n)
+                Convert.round(block.out, count: n, to: d)
+            }
+            Kernels.add(base, block.out, into: block.out, count: n)
+        }
+    }
+}

@@ -1,0 +1,55 @@
+import Dispatch
+import Synchronization
+
+/// A parallel-for over `0..<count` with a fixed number of workers that pull indices from a shared
+/// counter. Work items should be coarse (≥ 1 Mi elements of a kernel each); results that depend
+/// on a reduction must be combined by the caller in index order so they do not depend on
+/// `threads`.
+public enum ParallelFor {
+    /// Calls `body(i)` once for every `i` in `0..<count`, on up to `threads` threads.
+    public static func run(count: Int, threads: Int, _ body: (Int) -> Void) {
+        run(count: count, threads: threads) { i, _ in body(i) }
+    }
+
+    /// Like `run(count:threads:_:)`, also passing the worker number (`0..<threads`), so that each
+    /// worker can reuse its own scratch buffers.
+    public static func run(count: Int, threads: Int, _ body: (_ index: Int, _ worker: Int) -> Void) {
+        guard count > 0 else { return }
+        let workers = max(1, min(threads, count))
+        if workers == 1 {
+            for i in 0..<count { body(i, 0) }
+            return
+        }
+        let next = Atomic<Int>(0)
+        withoutActuallyEscaping(body) { body in
+            let box = UncheckedBox(body)
+            DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                while true {
+                    let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                    if i >= count { break }
+                    box.value(i, worker)
+                }
+            }
+        }
+    }
+
+    /// The number of threads to use when the user did not say: the active processor count.
+    public static var defaultThreads: Int { max(1, ProcessInfoLite.activeProcessorCount) }
+}
+
+/// Carries a non-Sendable closure into `concurrentPerform`; sound because `run` waits for every
+/// worker before returning and the closure's captures are only read or write disjoint ranges.
+struct UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+enum ProcessInfoLite {
+    static var activeProcessorCount: Int { Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
+}

@@ -1,0 +1,108 @@
+import Checkpoints
+import Foundation
+import Testing
+
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+let fixtures = repositoryRoot.appendingPathComponent("fixtures")
+
+/// The `mixmerge` binary SwiftPM built next to this test bundle.
+let binary: URL = {
+    let exe = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
+    return exe.deletingLastPathComponent().appendingPathComponent("mixmerge")
+}()
+
+struct Run {
+    let status: Int32
+    let stdout: String
+    let stderr: String
+}
+
+func mixmerge(_ arguments: [String], in directory: URL = repositoryRoot) throws -> Run {
+    let p = Process()
+    p.executableURL = binary
+    p.arguments = arguments
+    p.currentDirectoryURL = directory
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    try p.run()
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    let e = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return Run(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+}
+
+func scratch(_ label: String = #function) -> URL {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("mixmerge-cli-\(label.filter(\.isLetter))-\(UUID().uuidString.prefix(8))")
+    try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url
+}
+
+@Suite("mixmerge command line")
+struct CLITests {
+    @Test("merge: a fixture config from its own folder, with a JSON summary")
+    func mergeJSON() throws {
+        let out = scratch().appendingPathComponent("merged")
+        let r = try mixmerge(["merge", "config.yml", out.path, "--json", "--threads", "2"],
+            in: fixtures.appendingPathComponent("merges/llama-task_arithmetic-b"))
+        #expect(r.status == 0, "\(r.stderr)")
+        let summary = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        #expect(summary?["method"] as? String == "task_arithmetic")
+        #expect(summary?["tensors"] as? Int == 39)
+        #expect(try Checkpoint(path: out.path).names.count == 39)
+    }
+
+    @Test("merge --dry-run prints every tensor with its inputs and the memory needed, and writes nothing")
+    func dryRun() throws {
+        let out = scratch().appendingPathComponent("never")
+        let r = try mixmerge(["merge", "config.yml", out.path, "--dry-run"], in: fixtures.appendingPathComponent("merges/llama-slerp-c"))
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("model.layers.3.mlp.down_proj.weight"))
+        #expect(r.stdout.contains("t=1.000"))
+        #expect(r.stdout.contains("memory:"))
+        #expect(!FileManager.default.fileExists(atPath: out.path))
+    }
+
+    @Test("errors: one line on stderr, exit 1, no output folder")
+    func errors() throws {
+        let dir = scratch()
+        let out = dir.appendingPathComponent("out")
+        // A model folder whose weights are truncated.
+        let broken = dir.appendingPathComponent("broken")
+        try FileManager.default.createDirectory(at: broken, withIntermediateDirectories: true)
+        let good = try Data(contentsOf: fixtures.appendingPathComponent("models/llama/ft1/model.safetensors"))
+        try good.prefix(good.count / 2).write(to: broken.appendingPathComponent("model.safetensors"))
+        let configs: [(String, String)] = [
+            ("merge_method: slurp\nmodels: [{model: \(broken.path)}]\n", "slurp"),
+            ("merge_method: linear\nmodels:\n  - {model: \(broken.path), parameters: {weight: 1}}\n", "model.safetensors"),
+            ("merge_method: linear\nmodels:\n  - {model: /nowhere/model, parameters: {weight: 1}}\n", "/nowhere/model"),
+        ]
+        for (yaml, culprit) in configs {
+            let config = dir.appendingPathComponent("c.yml")
+            try Data(yaml.utf8).write(to: config)
+            let r = try mixmerge(["merge", config.path, out.path])
+            #expect(r.status == 1)
+            let lines = r.stderr.split(separator: "\n")
+            #expect(lines.count == 1 && lines[0].hasPrefix("error: ") && lines[0].contains(culprit), "\(r.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: out.path))
+        }
+        let missing = try mixmerge(["merge", dir.appendingPathComponent("absent.yml").path, out.path])
+        #expect(missing.status == 1 && missing.stderr.contains("absent.yml"))
+    }
+
+    @Test("inspect: text and JSON")
+    func inspect() throws {
+        let model = fixtures.appendingPathComponent("models/llama/ft2").path
+        let text = try mixmerge(["inspect", model, "--tensors"])
+        #expect(text.status == 0)
+        #expect(text.stdout.contains("LlamaForCausalLM"))
+        #expect(text.stdout.contains("model-00002-of-00002.safetensors"))
+        #expect(text.stdout.contains("model.layers.3.mlp.up_proj.weight"))
+        let json = try mixmerge(["inspect", model, "--json"])
+        let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        #expect(object?["layers"] as? Int == 4)
+        #expect(object?["parameters"] as? Int == 156_224)
+        let bad = try mixmerge(["inspect", "/nowhere"])
+        #expect(bad.status == 1 && bad.stderr.hasPrefix("error: "))
+    }
+}

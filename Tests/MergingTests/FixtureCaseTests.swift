@@ -1,0 +1,131 @@
+import Checkpoints
+import Foundation
+import Merging
+import Tensors
+import Testing
+
+/// Every fixture case of the methods implemented here, merged and compared with mergekit 0.1.5's
+/// output within the tolerance the fixtures' README gives for the method.
+@Suite("mergekit 0.1.5 golden merges")
+struct FixtureCaseTests {
+    static let methods = ["linear", "slerp", "nuslerp", "task_arithmetic", "passthrough"]
+
+    static var cases: [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: fixtures.appendingPathComponent("merges").path)) ?? []
+        return names.filter { name in
+            methods.contains { name.contains("-\($0)-") } && FileManager.default.fileExists(
+                atPath: fixtures.appendingPathComponent("merges/\(name)/expected").path)
+        }.sorted()
+    }
+
+    static func tolerance(method: String, dtype: DType) -> Tolerance {
+        switch method {
+        case "slerp": dtype == .f32 ? .ulpAtAbsMax(32) : .ulpOfValue(1)
+        case "nuslerp": dtype == .f32 ? .ulpAtAbsMax(32) : .ulpAtAbsMax(2)
+        default: .bitExact
+        }
+    }
+
+    @Test("the fixture set is present")
+    func fixturesPresent() {
+        #expect(Self.cases.count >= 28)
+    }
+
+    @Test("matches mergekit", arguments: cases)
+    func fixtureCase(_ name: String) throws {
+        let folder = fixtures.appendingPathComponent("merges/\(name)")
+        let method = Self.methods.first { name.contains("-\($0)-") }!
+        let plan = try planCase(folder)
+        let out = temporaryDirectory(name).appendingPathComponent("out")
+        _ = try Merger.run(plan, output: out, options: MergeOptions(threads: 2))
+        let problems = try compare(out, folder.appendingPathComponent("expected")) { Self.tolerance(method: method, dtype: $0) }
+        #expect(problems.isEmpty, "\(problems.prefix(5).joined(separator: "\n"))")
+
+        // config.json: dtype and layer count as mergekit wrote them.
+        let ours = try #require(try ModelConfig.read(folder: out))
+        let theirs = try #require(try ModelConfig.read(folder: folder.appendingPathComponent("expected")))
+        #expect(ours.dtypeName == theirs.dtypeName)
+        #expect(ours.layerCount == theirs.layerCount)
+        #expect(ours.architectures == theirs.architectures)
+        // Tokenizer files copied from the donor.
+        #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent("tokenizer.json").path))
+        #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent("generation_config.json").path))
+    }
+
+    @Test("Aya 23 style Cohere models without q/k-norm merge (stock mergekit 0.1.5 fails on them)")
+    func cohereWithoutQKNorm() throws {
+        let folder = fixtures.appendingPathComponent("merges/cohere-stockcli-error")
+        let out = temporaryDirectory().appendingPathComponent("out")
+        _ = try Merger.run(try planCase(folder), output: out, options: MergeOptions(threads: 2))
+        let problems = try compare(out, fixtures.appendingPathComponent("merges/cohere-linear-b/expected")) { _ in .bitExact }
+        #expect(problems.isEmpty, "\(problems.prefix(3))")
+    }
+}
+
+@Suite("Execution")
+struct ExecutionTests {
+    static let slerpConfig = """
+        merge_method: slerp
+        base_model: ../../models/llama/base
+        models:
+          - model: ../../models/llama/base
+          - model: ../../models/llama/ft3
+        parameters:
+          t: [0, 0.5, 1]
+        out_dtype: bfloat16
+        """
+
+    @Test("The output does not depend on the number of threads")
+    func threadIndependence() throws {
+        let one = try merge(Self.slerpConfig, threads: 1)
+        let three = try merge(Self.slerpConfig, threads: 3)
+        #expect(try compare(one, three) { _ in .bitExact }.isEmpty)
+    }
+
+    @Test("Sharded output holds the same tensors, with an index transformers can follow")
+    func shardedOutput() throws {
+        let single = try merge(Self.slerpConfig, shardSize: 0)
+        let sharded = try merge(Self.slerpConfig, shardSize: 100_000)
+        let files = try FileManager.default.contentsOfDirectory(atPath: sharded.path).filter { $0.hasSuffix(".safetensors") }
+        #expect(files.count > 1)
+        #expect(files.allSatisfy { $0.hasPrefix("model-0000") && $0.contains("-of-") })
+        #expect(try compare(sharded, single) { _ in .bitExact }.isEmpty)
+        #expect(try Checkpoint(path: sharded.path).names.count == Checkpoint(path: single.path).names.count)
+    }
+
+    @Test("Slices: layers are renumbered, config.json gets the new layer count, the card names the method")
+    func slices() throws {
+        let yaml = """
+            merge_method: passthrough
+            slices:
+              - sources: [{model: ../../models/llama/ft1, layer_range: [0, 3]}]
+              - sources: [{model: ../../models/llama/ft1, layer_range: [1, 4]}]
+            """
+        let out = try merge(yaml)
+        let names = try Checkpoint(path: out.path).names
+        #expect(names.contains("model.layers.5.mlp.up_proj.weight"))
+        #expect(!names.contains("model.layers.6.mlp.up_proj.weight"))
+        #expect(try ModelConfig.read(folder: out)?.layerCount == 6)
+        let t = try loadTensors(out), src = try loadTensors(fixtures.appendingPathComponent("models/llama/ft1"))
+        #expect(t["model.layers.3.self_attn.q_proj.weight"]?.bytes == src["model.layers.1.self_attn.q_proj.weight"]?.bytes)
+        let card = try String(contentsOf: out.appendingPathComponent("README.md"), encoding: .utf8)
+        #expect(card.hasPrefix("---\nbase_model:"))
+        #expect(card.contains("- mixmerge") && card.contains("passthrough"))
+        #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent("mergekit_config.yml").path))
+    }
+
+    @Test("A chat template named in the config is installed")
+    func chatTemplate() throws {
+        let out = try merge("""
+            merge_method: linear
+            models:
+              - {model: ../../models/llama/ft1, parameters: {weight: 1}}
+              - {model: ../../models/llama/ft2, parameters: {weight: 1}}
+            chat_template: chatml
+            """)
+        let jinja = try String(contentsOf: out.appendingPathComponent("chat_template.jinja"), encoding: .utf8)
+        #expect(jinja.contains("<|im_start|>"))
+        let tc = try JSONValue.parse(String(contentsOf: out.appendingPathComponent("tokenizer_config.json"), encoding: .utf8))
+        #expect(tc["chat_template"]?.stringValue == jinja)
+    }
+}

@@ -13,6 +13,8 @@ public final class MappedFile: @unchecked Sendable {
     public let path: String
     public let size: Int
     public let bytes: UnsafeRawPointer
+    /// An open descriptor on the file, for `read(into:count:at:)`.
+    public let descriptor: Int32
 
     public init(path: String) throws {
         self.path = path
@@ -21,16 +23,17 @@ public final class MappedFile: @unchecked Sendable {
             let e = errno
             throw CheckpointError(e == ENOENT ? .notFound : .unreadable, path: path, "cannot open (\(String(cString: strerror(e))))")
         }
-        defer { close(fd) }
         var st = stat()
-        guard fstat(fd, &st) == 0 else { throw CheckpointError(.unreadable, path: path, "cannot stat") }
-        guard (st.st_mode & S_IFMT) == S_IFREG else { throw CheckpointError(.unreadable, path: path, "not a regular file") }
+        guard fstat(fd, &st) == 0 else { close(fd); throw CheckpointError(.unreadable, path: path, "cannot stat") }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { close(fd); throw CheckpointError(.unreadable, path: path, "not a regular file") }
+        descriptor = fd
         size = Int(st.st_size)
         if size == 0 {
             bytes = UnsafeRawPointer(UnsafeMutableRawPointer.allocate(byteCount: 1, alignment: 16))
             return
         }
         guard let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), p != MAP_FAILED else {
+            close(fd)
             throw CheckpointError(.unreadable, path: path, "cannot map (\(String(cString: strerror(errno))))")
         }
         _ = madvise(p, size, MADV_SEQUENTIAL)
@@ -46,7 +49,21 @@ public final class MappedFile: @unchecked Sendable {
         _ = madvise(UnsafeMutableRawPointer(mutating: bytes + start), end - start, MADV_DONTNEED)
     }
 
+    /// Copies `count` bytes at file offset `offset` into `destination` with `pread` (no page
+    /// faults, nothing added to the resident set). Returns false on a read error or short file.
+    public func read(into destination: UnsafeMutableRawPointer, count: Int, at offset: Int) -> Bool {
+        var done = 0
+        while done < count {
+            let r = pread(descriptor, destination + done, count - done, off_t(offset + done))
+            if r < 0 && errno == EINTR { continue }
+            if r <= 0 { return false }
+            done += r
+        }
+        return true
+    }
+
     deinit {
+        close(descriptor)
         if size == 0 {
             UnsafeMutableRawPointer(mutating: bytes).deallocate()
         } else {

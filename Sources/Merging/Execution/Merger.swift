@@ -41,7 +41,19 @@ public struct MergeSummary: Codable, Sendable {
     public var shards: [String]
     public var seconds: Double
     public var threads: Int
+    /// This process's peak resident set so far (VmHWM), in bytes; nil where unknown.
+    public var peakRSSBytes: Int?
     public var warnings: [String]
+}
+
+/// The process's peak resident set (Linux `VmHWM`), in bytes.
+public func peakResidentBytes() -> Int? {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
+    for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+        let kb = line.split(separator: " ").compactMap { Int($0) }.first
+        return kb.map { $0 * 1024 }
+    }
+    return nil
 }
 
 public enum Merger {
@@ -76,7 +88,8 @@ public enum Merger {
             return MergeSummary(
                 method: plan.method.name, output: output.path, tensors: plan.tasks.count, parameters: plan.parameterCount,
                 inputBytes: plan.inputBytes, outputBytes: plan.outputBytes, shards: shards,
-                seconds: Date().timeIntervalSince(start), threads: options.threads, warnings: plan.warnings)
+                seconds: Date().timeIntervalSince(start), threads: options.threads, peakRSSBytes: peakResidentBytes(),
+                warnings: plan.warnings)
         } catch {
             try? fm.removeItem(at: temp)
             throw error

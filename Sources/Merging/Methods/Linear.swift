@@ -22,6 +22,16 @@ public struct Linear: MergeMethod {
         let weights = task.inputs.indices.map { Float(task.number("weight", input: $0) ?? 0) }
         let normalize = task.flag("normalize")
         let total = weights.dropFirst().reduce(weights[0], +)
+        if io.inputsInComputeDType {
+            let compute = task.computeDType, out = task.outDType
+            try io.elementwiseStored { inputs, acc, dst, n in
+                for (j, w) in weights.enumerated() {
+                    Fused.multiplyAccumulate(inputs[j], compute, w, into: acc, count: n, first: j == 0)
+                }
+                Fused.finishLinear(acc, divisor: normalize ? total : nil, compute: compute, out: out, into: dst, count: n)
+            }
+            return
+        }
         try io.elementwise { block in
             block.out.initialize(repeating: 0, count: block.count)
             for (j, w) in weights.enumerated() {

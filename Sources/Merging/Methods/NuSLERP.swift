@@ -56,7 +56,7 @@ public struct NuSLERP: MergeMethod {
             Convert.round(b, count: block.count, to: d)
             return (a, b)
         }
-        let squares = io.reduce(layout, width: 2) { block, acc in
+        let squares = try io.reduce(layout, width: 2) { block, acc in
             let (a, b) = vectors(block)
             for i in 0..<block.count {
                 let g = layout.group(of: block.offset + i)
@@ -68,7 +68,7 @@ public struct NuSLERP: MergeMethod {
         let eps = r(1e-7)
         let normA = (0..<groups).map { g in max(r(Float(squares[2 * g].squareRoot())), eps) }
         let normB = (0..<groups).map { g in max(r(Float(squares[2 * g + 1].squareRoot())), eps) }
-        let dots = io.reduce(layout, width: 1) { block, acc in
+        let dots = try io.reduce(layout, width: 1) { block, acc in
             let (a, b) = vectors(block)
             for i in 0..<block.count {
                 let g = layout.group(of: block.offset + i)

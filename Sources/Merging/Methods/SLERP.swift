@@ -26,7 +26,19 @@ public struct SLERP: MergeMethod {
             return
         }
         let t = Float(task.number("t") ?? 0)
-        let sums = io.reduce(.whole, width: 3) { block, acc in
+        if io.inputsInComputeDType {
+            let d = task.computeDType, out = task.outDType
+            let sums = try io.reduceStored(width: 3) { inputs, n in
+                let s = Fused.slerpSums(inputs[a], inputs[b], d, count: n)
+                return [s.0, s.1, s.2]
+            }
+            let (ca, cb) = Self.coefficients(t: t, sumA2: sums[0], sumB2: sums[1], dotAB: sums[2])
+            try io.elementwiseStored { inputs, _, dst, n in
+                Fused.combine(ca, inputs[a], cb, inputs[b], compute: d, out: out, into: dst, count: n)
+            }
+            return
+        }
+        let sums = try io.reduce(.whole, width: 3) { block, acc in
             acc.add(0, 0, Kernels.sumOfSquares(block.inputs[a], count: block.count))
             acc.add(0, 1, Kernels.sumOfSquares(block.inputs[b], count: block.count))
             acc.add(0, 2, Kernels.dot(block.inputs[a], block.inputs[b], count: block.count))

@@ -33,6 +33,18 @@ public struct TaskArithmetic: MergeMethod {
         if abs(divisor) < 1e-8 { divisor = 1 }
         let normalize = task.flag("normalize")
         let lambda = task.number("lambda") ?? 1
+        if io.inputsInComputeDType && !others.isEmpty {
+            let out = task.outDType
+            try io.elementwiseStored { inputs, acc, dst, n in
+                for (k, j) in others.enumerated() {
+                    Fused.addWeightedDelta(inputs[j], base: inputs[b], d, weights[k], into: acc, count: n, first: k == 0)
+                }
+                Fused.finishTaskArithmetic(
+                    acc, base: inputs[b], compute: d, divisor: normalize ? divisor : nil,
+                    lambda: lambda != 1 ? Float(lambda) : nil, out: out, into: dst, count: n)
+            }
+            return
+        }
         try io.elementwise { block in
             let n = block.count
             let base = block.inputs[b]

@@ -1,12 +1,15 @@
 // swift-tools-version: 6.0
+import Foundation
 import PackageDescription
 
 // Release builds on x86-64 target Haswell (AVX2, FMA, F16C): without it FMA and Float16
 // conversions become library calls (see DEVELOPERS.md). The `mixmerge` executable checks the
 // CPU at start-up (CPUFeatures) and refuses to run on a CPU that lacks these instructions.
+// `MIXMERGE_PORTABLE=1 swift build` builds for baseline x86-64 instead (slower, runs anywhere).
+let portable = ProcessInfo.processInfo.environment["MIXMERGE_PORTABLE"] != nil
 #if arch(x86_64)
-let cpuFlags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
-let cpuDefines: [CSetting] = [.define("MIXMERGE_REQUIRE_X86_HASWELL")]
+let cpuFlags: [SwiftSetting] = portable ? [] : [.unsafeFlags(["-target-cpu", "haswell"])]
+let cpuDefines: [CSetting] = portable ? [] : [.define("MIXMERGE_REQUIRE_X86_HASWELL")]
 #else
 let cpuFlags: [SwiftSetting] = []
 let cpuDefines: [CSetting] = []

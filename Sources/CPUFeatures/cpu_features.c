@@ -22,6 +22,12 @@ const char *mixmerge_missing_cpu_features(void) {
         if (!(c & (1u << 29))) strcat(missing, " f16c");
     }
 #endif
+    // Test hook: pretend these features are missing (exercises the refusal path on any CPU).
+    const char *pretend = getenv("MIXMERGE_TEST_MISSING_CPU_FEATURES");
+    if (pretend != NULL && pretend[0] != '\0' && strlen(pretend) < 64) {
+        strcat(missing, " ");
+        strcat(missing, pretend);
+    }
     return missing[0] == ' ' ? missing + 1 : missing;
 }
 
@@ -32,7 +38,7 @@ __attribute__((constructor)) static void mixmerge_check_cpu(void) {
     if (m[0] != '\0') {
         fprintf(stderr,
                 "error: this mixmerge binary was built for x86-64 CPUs with AVX2, FMA and F16C (Haswell or newer); "
-                "this CPU lacks: %s. Rebuild from source without '-target-cpu' for this machine.\n",
+                "this CPU lacks: %s. Rebuild for this machine with: MIXMERGE_PORTABLE=1 swift build -c release\n",
                 m);
         exit(70);
     }

@@ -294,26 +294,34 @@ struct Bench {
             maxRSSKiB: usage.ru_maxrss, reportedPeakRSS: summary?["peakRSSBytes"] as? Int)
     }
 
-    /// Compares two merged folders tensor by tensor: "identical" or how many tensors differ and by how much.
+    /// Compares two merged folders tensor by tensor: "identical", or how many tensors and elements
+    /// differ and the largest difference in units of the dtype's spacing at the tensor's largest
+    /// magnitude (ulp@absmax, the fixtures' measure).
     static func compareOutputs(_ a: URL, _ b: URL) -> String {
         guard let x = try? Checkpoint(path: a.path), let y = try? Checkpoint(path: b.path) else { return "(unreadable)" }
         guard Set(x.names) == Set(y.names) else { return "different tensor names" }
-        var differing = 0
-        var maxSteps = 0
+        var differing = 0, elements = 0, differingElements = 0
+        var worst: Float = 0
         for name in x.names {
             let p = x.location(name)!, q = y.location(name)!
-            guard p.info.dtype == q.info.dtype, p.info.shape == q.info.shape else { differing += 1; continue }
+            elements += p.info.count
+            guard p.info.dtype == q.info.dtype, p.info.shape == q.info.shape, p.info.dtype.isComputed else { differing += 1; continue }
             if memcmp(p.data, q.data, p.info.byteCount) == 0 { continue }
             differing += 1
-            if p.info.dtype == .bf16 {
-                let u = p.data.assumingMemoryBound(to: UInt16.self), v = q.data.assumingMemoryBound(to: UInt16.self)
-                for i in 0..<p.info.count where u[i] != v[i] {
-                    let su = Int(u[i] & 0x7FFF) * (u[i] & 0x8000 != 0 ? -1 : 1), sv = Int(v[i] & 0x7FFF) * (v[i] & 0x8000 != 0 ? -1 : 1)
-                    maxSteps = max(maxSteps, abs(su - sv))
-                }
+            var u = [Float](repeating: 0, count: p.info.count), v = u
+            u.withUnsafeMutableBufferPointer { Convert.widen(p.data, p.info.dtype, count: p.info.count, into: $0.baseAddress!) }
+            v.withUnsafeMutableBufferPointer { Convert.widen(q.data, q.info.dtype, count: q.info.count, into: $0.baseAddress!) }
+            let absmax = v.reduce(Float(0)) { max($0, abs($1)) }
+            let mantissa = p.info.dtype == .bf16 ? 7 : p.info.dtype == .f16 ? 10 : 23
+            let ulp = absmax > 0 ? Float(pow(2.0, Double(Int(floor(log2(Double(absmax)))) - mantissa))) : 1
+            for k in 0..<u.count where u[k] != v[k] {
+                differingElements += 1
+                worst = max(worst, abs(u[k] - v[k]) / ulp)
             }
         }
-        return differing == 0 ? "identical" : "\(differing)/\(x.names.count) tensors differ (max \(maxSteps) bf16 steps)"
+        if differing == 0 { return "identical" }
+        return String(format: "%d/%d tensors, %.3f%% of elements differ, max %.2f ulp@absmax",
+            differing, x.names.count, 100 * Double(differingElements) / Double(max(1, elements)), worst)
     }
 }
 

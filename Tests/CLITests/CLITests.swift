@@ -106,3 +106,27 @@ struct CLITests {
         #expect(bad.status == 1 && bad.stderr.hasPrefix("error: "))
     }
 }
+
+@Suite("CPU check")
+struct CPUCheckTests {
+    @Test("A CPU without the instructions the binary was built for is refused with a clear message")
+    func refusal() throws {
+        let p = Process()
+        p.executableURL = binary
+        p.arguments = ["--version"]
+        var env = ProcessInfo.processInfo.environment
+        env["MIXMERGE_TEST_MISSING_CPU_FEATURES"] = "avx2 fma"
+        p.environment = env
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = Pipe()
+        try p.run()
+        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 70)
+        #expect(text.hasPrefix("error: ") && text.contains("avx2 fma") && text.split(separator: "\n").count == 1)
+        // Without the hook the same binary starts.
+        let ok = try mixmerge(["--version"])
+        #expect(ok.status == 0)
+    }
+}

@@ -102,3 +102,77 @@ func compare(_ actual: URL, _ expected: URL, _ tolerance: (DType) -> Tolerance) 
     }
     return problems
 }
+
+/// At least `share` of each tensor's elements within max(`relative`·absmax, 2 ulp@absmax of the
+/// dtype) of the expected value.
+func compareMostlyClose(_ actual: URL, _ expected: URL, share: Double, relative: Float) throws -> [String] {
+    let a = try loadTensors(actual), e = try loadTensors(expected)
+    var problems: [String] = []
+    if Set(a.keys) != Set(e.keys) { problems.append("tensor names differ") }
+    for (name, x) in a {
+        guard let y = e[name] else { continue }
+        guard x.info.dtype == y.info.dtype, x.info.shape == y.info.shape else {
+            problems.append("\(name): dtype/shape differ")
+            continue
+        }
+        let absmax = y.values.reduce(Float(0)) { max($0, abs($1)) }
+        let limit = max(relative * absmax, 2 * ulp(at: absmax, y.info.dtype))
+        let close = zip(x.values, y.values).filter { abs($0 - $1) <= limit }.count
+        if Double(close) < share * Double(x.values.count) {
+            problems.append("\(name): only \(close)/\(x.values.count) elements within \(relative)·absmax")
+        }
+    }
+    return problems
+}
+
+/// For TIES and breadcrumbs on bf16/f16 deltas: every element that differs from mergekit's must sit
+/// where some input's |δ| equals a magnitude at that input's selection boundary (where mergekit's
+/// choice among equal magnitudes is arbitrary). Boundaries are found here by plain sorting.
+enum TieBoundaryCheck {
+    static func compare(_ actual: URL, _ expected: URL, _ plan: MergePlan) throws -> [String] {
+        let a = try loadTensors(actual), e = try loadTensors(expected)
+        var problems: [String] = []
+        if Set(a.keys) != Set(e.keys) { problems.append("tensor names differ") }
+        for task in plan.tasks {
+            guard let x = a[task.outputName], let y = e[task.outputName] else { continue }
+            if x.bytes == y.bytes { continue }
+            let d = task.computeDType
+            let values = task.inputs.map { input -> [Float] in
+                var v = [Float](repeating: 0, count: task.count)
+                v.withUnsafeMutableBufferPointer { Convert.widen(input.location.data, input.dtype, count: task.count, into: $0.baseAddress!) }
+                return v.map { Rounding.round($0, to: d) }
+            }
+            guard let b = task.baseIndex else { problems.append("\(task.outputName): no base"); continue }
+            var boundaries: [(Int, Set<Float>)] = []
+            for j in task.nonBase {
+                let mags = (0..<task.count).map { Rounding.round(values[j][$0] - values[b][$0], to: d).magnitude }
+                let sorted = mags.sorted()
+                let n = task.count
+                let density = task.number("density", input: j) ?? 1
+                guard density < 1 else { continue }
+                var set = Set<Float>()
+                if plan.method.name.hasPrefix("breadcrumbs") {
+                    let target = Int(density * Double(n)), top = Int((task.number("gamma", input: j) ?? 0.01) * Double(n))
+                    let bottom = max(0, n - target - top)
+                    if target > 0 { set = [sorted[bottom], sorted[bottom + target - 1]] }
+                    if bottom > 0 { set.insert(sorted[bottom - 1]) }
+                    if bottom + target < n { set.insert(sorted[bottom + target]) }
+                } else {
+                    let k = max(1, Int(density * Double(n)))
+                    set = [sorted[n - k]]
+                }
+                boundaries.append((j, set))
+            }
+            var outside = 0, differing = 0
+            for i in 0..<task.count where x.values[i].bitPattern != y.values[i].bitPattern {
+                differing += 1
+                let atBoundary = boundaries.contains { j, set in
+                    set.contains(Rounding.round(values[j][i] - values[b][i], to: d).magnitude)
+                }
+                if !atBoundary { outside += 1 }
+            }
+            if outside > 0 { problems.append("\(task.outputName): \(outside) of \(differing) differing elements are not at a tied selection boundary") }
+        }
+        return problems
+    }
+}

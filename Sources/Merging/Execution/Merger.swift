@@ -130,8 +130,9 @@ public enum Merger {
         let pool = ScratchPool(workers: threads, maxInputs: plan.tasks.map(\.inputs.count).max() ?? 1)
         var written = 0
         let totalBytes = plan.outputBytes
+        let random = RandomSource(seed: options.seed ?? 0)
         for (i, task) in plan.tasks.enumerated() {
-            let io = TensorIO(task: task, writer: writer, threads: threads, pool: pool)
+            let io = TensorIO(task: task, writer: writer, threads: threads, pool: pool, random: random)
             do {
                 if task.computeDType.isComputed {
                     try plan.method.merge(task, io)

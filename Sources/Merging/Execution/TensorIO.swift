@@ -68,11 +68,14 @@ public final class TensorIO {
     let threads: Int
     let pool: ScratchPool
 
-    init(task: TensorTask, writer: ShardedWriter, threads: Int, pool: ScratchPool) {
+    let randomSource: RandomSource
+
+    init(task: TensorTask, writer: ShardedWriter, threads: Int, pool: ScratchPool, random: RandomSource) {
         self.task = task
         self.writer = writer
         self.threads = threads
         self.pool = pool
+        self.randomSource = random
     }
 
     var itemCount: Int { (task.count + Self.itemSize - 1) / Self.itemSize }
@@ -249,6 +252,48 @@ public final class TensorIO {
         return total
     }
 
+    /// Visits every block in parallel, blocks of one item in order on one worker, with the inputs
+    /// widened to float32 (compute-dtype values): `body(item, block)`.
+    public func forEachBlock(_ body: (_ item: Int, _ block: Block) -> Void) throws {
+        let failure = FailureBox()
+        ParallelFor.run(count: itemCount, threads: threads) { item, worker in
+            let scratch = pool.scratch(worker)
+            let range = (item * Self.itemSize)..<min(task.count, (item + 1) * Self.itemSize)
+            let staged: [UnsafeRawPointer]
+            do { staged = try stage(scratch, range) } catch { failure.set(error); return }
+            var offset = range.lowerBound
+            while offset < range.upperBound {
+                let n = min(Self.blockSize, range.upperBound - offset)
+                load(scratch, staged, offset: offset - range.lowerBound, count: n)
+                body(item, Block(inputs: scratch.inputs, out: scratch.out, scratch: (scratch.tmp0, scratch.tmp1), count: n, offset: offset))
+                offset += n
+            }
+            release(item: range)
+        }
+        if let error = failure.error { throw error }
+    }
+
+    /// The general streaming pass: `body(item, range, inputs)` for every work item, in parallel,
+    /// with each input's stored bytes at `range.lowerBound`. Items are `itemSize` elements (a
+    /// multiple of 64, so bitmasks split on items never share a word).
+    public func forEachItem(_ body: (_ item: Int, _ range: Range<Int>, _ inputs: [UnsafeRawPointer]) -> Void) throws {
+        let failure = FailureBox()
+        ParallelFor.run(count: itemCount, threads: threads) { item, worker in
+            let range = (item * Self.itemSize)..<min(task.count, (item + 1) * Self.itemSize)
+            let staged: [UnsafeRawPointer]
+            do { staged = try stage(pool.scratch(worker), range) } catch { failure.set(error); return }
+            body(item, range, staged)
+            release(item: range)
+        }
+        if let error = failure.error { throw error }
+    }
+
+    /// The number of work items (`forEachItem` calls).
+    public var items: Int { itemCount }
+
+    /// The shared random stream of the merge (MT19937, seeded once per merge).
+    public var random: RandomSource { randomSource }
+
     /// Writes the input's bytes unchanged (a copy with no arithmetic), a work item at a time.
     func copyRaw(from input: TaskInput) throws {
         let bytes = task.outputBytes
@@ -271,6 +316,14 @@ public final class TensorIO {
         }
         if let error = failure.error { throw error }
     }
+}
+
+/// The merge's random stream: one MT19937 seeded with `--seed`, drawn from tensor by tensor in
+/// execution order (mergekit's order), so masks are the same whatever `--threads` says.
+public final class RandomSource: @unchecked Sendable {
+    // Sendable: only the executor's thread draws (tensors are processed one after another).
+    public var generator: MT19937
+    public init(seed: UInt64) { generator = MT19937(seed: seed) }
 }
 
 /// Per-worker buffers, allocated once per merge.

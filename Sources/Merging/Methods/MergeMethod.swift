@@ -52,22 +52,28 @@ public protocol MergeMethod: Sendable {
     var name: String { get }
     var parameters: [ParameterSpec] { get }
     var contract: MethodContract { get }
+    /// Checks a planned task before anything is merged (a config error that depends on the tensor).
+    func validate(_ task: TensorTask) throws
     /// Merges one output tensor, reading its inputs and writing its output through `io`.
     func merge(_ task: TensorTask, _ io: TensorIO) throws
 }
 
 extension MergeMethod {
+    public func validate(_ task: TensorTask) throws {}
+
     public func spec(_ name: String) -> ParameterSpec? { parameters.first { $0.name == name } }
 }
 
 /// The registry of methods.
 public enum MergeMethods {
-    public static let all: [any MergeMethod] = [Linear(), SLERP(), NuSLERP(), TaskArithmetic(), Passthrough()]
+    public static let all: [any MergeMethod] = [
+        Linear(), SLERP(), NuSLERP(), TaskArithmetic(), Passthrough(),
+        TIES(), DARETIES(), DARELinear(), Breadcrumbs(), BreadcrumbsTIES(), DELLA(), DELLALinear(),
+    ]
 
     /// mergekit methods not implemented yet (answered with a specific message).
     public static let plannedNames: Set<String> = [
-        "ties", "dare_ties", "dare_linear", "breadcrumbs", "breadcrumbs_ties", "della", "della_linear", "sce",
-        "model_stock", "karcher", "multislerp", "nearswap", "arcee_fusion", "ram", "ramplus_tl",
+        "sce", "model_stock", "karcher", "multislerp", "nearswap", "arcee_fusion", "ram", "ramplus_tl",
     ]
 
     public static func named(_ name: String) -> (any MergeMethod)? { all.first { $0.name == name } }

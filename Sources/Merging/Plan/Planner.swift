@@ -115,6 +115,7 @@ public struct Planner {
             }
         }
         tasks.sort { TensorNames.precedes($0.outputName, $1.outputName) }
+        for task in tasks where task.computeDType.isComputed { try method.validate(task) }
         guard !tasks.isEmpty else { throw MergeError.input("the inputs hold no tensors to merge") }
 
         let donorRef = config.baseModel ?? slices[0].sources[0].model

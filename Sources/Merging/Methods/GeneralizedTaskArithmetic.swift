@@ -1,0 +1,81 @@
+import Tensors
+
+/// The engine behind the task-vector methods (task_arithmetic, ties, dare_*, breadcrumbs*, della*):
+/// one algorithm with two switches, a sparsifier and sign consensus (mergekit-spec §3.6.1).
+///
+///     δᵢ = Xᵢ − B;  δ̃ᵢ = sparsify(δᵢ);  Δᵢ = wᵢ·δ̃ᵢ
+///     consensus: σ = sign(ΣΔᵢ) (0 → +);  mixed = Σ Δᵢ[sign Δᵢ = σ];  divisor = Σ wᵢ[sign Δᵢ = σ] (0 → 1)
+///     otherwise: mixed = ΣΔᵢ;  divisor = Σwᵢ (|·| < 1e-8 → 1)
+///     R = B + λ·(normalize ? mixed/divisor : mixed)
+///
+/// Every step is computed in the compute dtype as mergekit 0.1.5 does (TaskVectorKernel). Random
+/// sparsifiers draw from the merge's MT19937 in mergekit's order (tensors by name, models in config
+/// order, one word per element), so `--seed N` reproduces mergekit's CPU masks bit for bit.
+struct GeneralizedTaskArithmetic: Sendable {
+    let sparsifier: Sparsifier
+    let consensus: Bool
+    let normalizeDefault: Bool
+    let rescaleDefault: Bool
+
+    var parameters: [ParameterSpec] {
+        var p: [ParameterSpec] = [
+            .number("weight", .perModel, required: true),
+            .number("density", .perModel, default: 1),
+            .bool("normalize", default: normalizeDefault),
+            .bool("rescale", default: rescaleDefault),
+            .number("lambda", .global, default: 1),
+            .bool("int8_mask", default: false),
+        ]
+        if sparsifier == .outliers { p.append(.number("gamma", .perModel, default: 0.01)) }
+        if sparsifier == .della { p.append(.number("epsilon", .perModel, default: 0.15)) }
+        return p
+    }
+
+    var contract: MethodContract { MethodContract(base: .required) }
+
+    func validate(_ task: TensorTask, method: String) throws {
+        guard sparsifier == .della else { return }
+        for j in task.nonBase {
+            let density = task.number("density", input: j) ?? 1, epsilon = task.number("epsilon", input: j) ?? 0.15
+            guard density < 1, density > 0 else { continue }
+            if !(density - epsilon > 0 && density + epsilon < 1) {
+                throw MergeError.config("\(method): density ± epsilon must lie in (0, 1), got density \(density) and epsilon \(epsilon) (tensor \(task.outputName))")
+            }
+        }
+    }
+
+    func merge(_ task: TensorTask, _ io: TensorIO) throws {
+        guard let b = task.baseIndex else { preconditionFailure("planner guarantees a base") }
+        let d = task.computeDType
+        let others = task.nonBase
+        guard !others.isEmpty else {
+            try io.elementwise { block in block.out.update(from: block.inputs[b], count: block.count) }
+            return
+        }
+        let rescale = task.flag("rescale")
+        let pass = SparsificationPass(io: io, task: task, base: b)
+        var sparsified: [SparsifiedDelta] = []
+        for j in others {
+            sparsified.append(try pass.run(
+                sparsifier, input: j, density: task.number("density", input: j) ?? 1,
+                gamma: task.number("gamma", input: j) ?? 0.01, epsilon: task.number("epsilon", input: j) ?? 0.15,
+                rescale: rescale))
+        }
+        let weights = others.map { Rounding.round(task.number("weight", input: $0) ?? 0, to: d) }
+        var divisor = Rounding.round(weights.dropFirst().reduce(weights[0], +), to: d)
+        if abs(divisor) < 1e-8 { divisor = 1 }
+        let lambda = task.number("lambda") ?? 1
+        let options = TaskVectorKernel.Options(
+            consensus: consensus, normalize: task.flag("normalize"), divisor: divisor, lambda: lambda != 1 ? Float(lambda) : nil)
+        try io.elementwise { block in
+            let inputs = others.enumerated().map { k, j in
+                TaskVectorInput(
+                    x: UnsafePointer(block.inputs[j]), weight: weights[k], keep: sparsified[k].keep,
+                    scale: sparsified[k].scale, scaleDType: sparsified[k].scaleDType)
+            }
+            TaskVectorKernel.merge(
+                base: block.inputs[b], inputs: inputs, compute: d, options: options, offset: block.offset,
+                count: block.count, into: block.out)
+        }
+    }
+}

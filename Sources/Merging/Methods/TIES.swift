@@ -1,0 +1,20 @@
+import Tensors
+
+/// `ties` — TIES-Merging (Yadav et al. 2023, arXiv:2306.01708): trim each task vector to its
+/// k = max(1, ⌊density·n⌋) largest magnitudes, elect a sign per element from the sum of the weighted
+/// deltas, and average (normalize, default true) the deltas that agree with it.
+///
+///     Δᵢ = wᵢ·topk(Xᵢ − B);  σ = sign ΣΔᵢ;  R = B + λ·Σ Δᵢ[σ] / Σ wᵢ[σ]
+///
+/// Defaults: normalize true, rescale false. Magnitudes are selected by radix select in linear time.
+public struct TIES: MergeMethod {
+    public let name = "ties"
+    let engine = GeneralizedTaskArithmetic(sparsifier: .magnitude, consensus: true, normalizeDefault: true, rescaleDefault: false)
+    public var parameters: [ParameterSpec] { engine.parameters }
+    public var contract: MethodContract { engine.contract }
+
+    public init() {}
+
+    public func validate(_ task: TensorTask) throws { try engine.validate(task, method: name) }
+    public func merge(_ task: TensorTask, _ io: TensorIO) throws { try engine.merge(task, io) }
+}

@@ -1,0 +1,94 @@
+import Checkpoints
+import Foundation
+import Merging
+import Tensors
+import Testing
+
+@Suite("TIES, DARE, breadcrumbs, DELLA")
+struct TaskVectorFamilyTests {
+    static func config(_ method: String, density: String, extra: String = "", dtype: String = "bfloat16") -> String {
+        """
+        merge_method: \(method)
+        base_model: ../../models/llama/base
+        models:
+          - {model: ../../models/llama/ft1, parameters: {weight: 0.6, density: \(density)}}
+          - {model: ../../models/llama/ft2, parameters: {weight: 0.5, density: \(density)}}
+        parameters: {\(extra)}
+        dtype: \(dtype)
+        """
+    }
+
+    func mergeWithSeed(_ yaml: String, seed: UInt64, threads: Int = 2) throws -> URL {
+        let plan = try planCase(fixtures.appendingPathComponent("merges/llama-linear-b"), configText: yaml)
+        let out = temporaryDirectory().appendingPathComponent("out")
+        _ = try Merger.run(plan, output: out, options: MergeOptions(threads: threads, outShardSize: 0, seed: seed))
+        return out
+    }
+
+    @Test("density 1 reproduces task arithmetic exactly (no sparsification, no random draws)")
+    func densityOne() throws {
+        let ta = try mergeWithSeed(Self.config("task_arithmetic", density: "1"), seed: 0)
+        for method in ["dare_linear", "breadcrumbs", "della_linear"] {
+            let out = try mergeWithSeed(Self.config(method, density: "1"), seed: 5)
+            #expect(try compare(out, ta) { _ in .bitExact }.isEmpty, "\(method)")
+        }
+        // With consensus, density 1 equals TIES without trimming: compare ties and dare_ties.
+        let ties = try mergeWithSeed(Self.config("ties", density: "1", extra: "normalize: false"), seed: 0)
+        let dare = try mergeWithSeed(Self.config("dare_ties", density: "1", extra: "rescale: true"), seed: 9)
+        #expect(try compare(ties, dare) { _ in .bitExact }.isEmpty)
+    }
+
+    @Test("floor(density·n) = 0 does not crash: TIES keeps one element, breadcrumbs none")
+    func tinyDensity() throws {
+        let ties = try mergeWithSeed(Self.config("ties", density: "0.001"), seed: 0)
+        let base = try loadTensors(fixtures.appendingPathComponent("models/llama/base"))
+        let t = try loadTensors(ties)
+        let norm = try #require(t["model.norm.weight"]), baseNorm = try #require(base["model.norm.weight"])
+        let changed = zip(norm.values, baseNorm.values).filter { $0 != Rounding.toBF16($1) }.count
+        #expect(changed >= 1 && changed <= 2)  // one kept element per model (64 elements, ⌊0.064⌋ = 0 → 1)
+        let crumbs = try mergeWithSeed(Self.config("breadcrumbs", density: "0.001"), seed: 0)
+        let c = try #require(try loadTensors(crumbs)["model.norm.weight"])
+        #expect(zip(c.values, baseNorm.values).allSatisfy { $0 == Rounding.toBF16($1) })
+    }
+
+    @Test("An impossible DELLA density ± epsilon is a config error before anything is written")
+    func dellaEpsilon() throws {
+        #expect {
+            _ = try mergeWithSeed(Self.config("della", density: "0.9", extra: "normalize: true"), seed: 0)
+        } throws: { error in
+            guard let e = error as? MergeError else { return false }
+            return e.code == .config && e.description.contains("epsilon") && e.description.contains("0.9")
+        }
+    }
+
+    @Test("Same seed → same bytes whatever --threads says; another seed → other bytes")
+    func seeds() throws {
+        let yaml = Self.config("dare_ties", density: "0.5")
+        let a = try mergeWithSeed(yaml, seed: 42, threads: 1)
+        let b = try mergeWithSeed(yaml, seed: 42, threads: 3)
+        let c = try mergeWithSeed(yaml, seed: 43, threads: 2)
+        #expect(try compare(a, b) { _ in .bitExact }.isEmpty)
+        #expect(try !compare(a, c) { _ in .bitExact }.isEmpty)
+        let d = try mergeWithSeed(Self.config("della", density: "0.5"), seed: 42, threads: 1)
+        let e = try mergeWithSeed(Self.config("della", density: "0.5"), seed: 42, threads: 2)
+        #expect(try compare(d, e) { _ in .bitExact }.isEmpty)
+    }
+
+    @Test("TIES keeps exactly k elements per model: merged with one model, the rest equals the base")
+    func tiesKeepsK() throws {
+        let yaml = """
+            merge_method: ties
+            base_model: ../../models/llama/base
+            models:
+              - {model: ../../models/llama/ft1, parameters: {weight: 1, density: 0.25}}
+            dtype: float32
+            """
+        let out = try mergeWithSeed(yaml, seed: 0)
+        let t = try loadTensors(out), base = try loadTensors(fixtures.appendingPathComponent("models/llama/base"))
+        for name in ["model.layers.1.mlp.up_proj.weight", "model.norm.weight"] {
+            let x = try #require(t[name]), y = try #require(base[name])
+            let changed = zip(x.values, y.values).filter { $0 != $1 }.count
+            #expect(changed == max(1, Int(0.25 * Double(x.values.count))), "\(name)")
+        }
+    }
+}

@@ -45,3 +45,66 @@ public enum RadixSelect {
         return (bins - 1, below)
     }
 }
+
+extension Bitmask {
+    /// Sets bit `start + i` for every `i` with `(words[i] & 0xFFFFFF) < threshold` — Bernoulli draws
+    /// from 32-bit generator words, as PyTorch's CPU `bernoulli` makes them. `start` must be a
+    /// multiple of 64 unless the words it touches are not shared with another writer.
+    public func setBernoulli(_ words: UnsafePointer<UInt32>, count: Int, threshold: UInt32, start: Int) {
+        var i = 0
+        while i < count {
+            let e = start &+ i
+            let bitOffset = e & 63
+            let take = min(64 - bitOffset, count - i)
+            var word: UInt64 = 0
+            for k in 0..<take where words[i &+ k] & 0xFF_FFFF < threshold { word |= 1 &<< UInt64(k) }
+            self.words[e &>> 6] |= word &<< UInt64(bitOffset)
+            i &+= take
+        }
+    }
+}
+
+extension Fused {
+    /// Bit patterns of |D(x − b)|: the magnitudes a magnitude sparsifier ranks (non-negative floats
+    /// order like their bit patterns).
+    public static func deltaMagnitudeBits(
+        _ x: UnsafePointer<Float>, _ b: UnsafePointer<Float>, compute: DType, into out: UnsafeMutablePointer<UInt32>, count: Int
+    ) {
+        switch compute {
+        case .bf16: for i in 0..<count { out[i] = BF16Format.round(x[i] - b[i]).bitPattern & 0x7FFF_FFFF }
+        case .f16: for i in 0..<count { out[i] = F16Format.round(x[i] - b[i]).bitPattern & 0x7FFF_FFFF }
+        default: for i in 0..<count { out[i] = (x[i] - b[i]).bitPattern & 0x7FFF_FFFF }
+        }
+    }
+
+    /// (Σ m, Σ m·keep) over magnitudes given as bit patterns, keep bits taken from `mask` at
+    /// `offset + i` (`offset` a multiple of 8). Float32 partial sums in 8 lanes per 1024 elements,
+    /// returned as Double.
+    public static func maskedSums(_ magnitudes: UnsafePointer<UInt32>, mask: Bitmask, offset: Int, count: Int) -> (Double, Double) {
+        var allD = 0.0, keptD = 0.0
+        let words = mask.words
+        var i = 0
+        while i < count {
+            let end = min(count, i + 1024)
+            var all = SIMD8<Float>(), kept = SIMD8<Float>()
+            var k = i
+            while k + 8 <= end {
+                let v = UnsafeRawPointer(magnitudes + k).loadUnaligned(as: SIMD8<UInt32>.self)
+                all += unsafeBitCast(v, to: SIMD8<Float>.self)
+                kept += unsafeBitCast(v & TaskVectorKernel.keepMask(words, offset &+ k), to: SIMD8<Float>.self)
+                k += 8
+            }
+            var a = Double(all.sum()), b = Double(kept.sum())
+            while k < end {
+                let v = Float(bitPattern: magnitudes[k])
+                a += Double(v)
+                if mask[offset &+ k] { b += Double(v) }
+                k += 1
+            }
+            allD += a
+            keptD += b
+            i = end
+        }
+        return (allD, keptD)
+    }
+}

@@ -7,6 +7,14 @@ public protocol StorageFormat {
     static func round(_ x: Float) -> Float
     /// Stores `x` (rounded to nearest even) as element `i`.
     static func store(_ x: Float, _ p: UnsafeMutableRawPointer, _ i: Int)
+    /// Eight lanes rounded to this format's value set (same results as `round`).
+    static func round8(_ v: SIMD8<Float>) -> SIMD8<Float>
+}
+
+extension StorageFormat {
+    @inline(__always) public static func round8(_ v: SIMD8<Float>) -> SIMD8<Float> {
+        SIMD8(round(v[0]), round(v[1]), round(v[2]), round(v[3]), round(v[4]), round(v[5]), round(v[6]), round(v[7]))
+    }
 }
 
 public enum BF16Format: StorageFormat {
@@ -15,6 +23,14 @@ public enum BF16Format: StorageFormat {
         Float(bitPattern: UInt32(p.assumingMemoryBound(to: UInt16.self)[i]) &<< 16)
     }
     @inline(__always) public static func round(_ x: Float) -> Float { Rounding.toBF16(x) }
+    /// Integer-only lanes (no SIMDMask): round to nearest even, NaN kept quiet.
+    @inline(__always) public static func round8(_ v: SIMD8<Float>) -> SIMD8<Float> {
+        let b = unsafeBitCast(v, to: SIMD8<UInt32>.self)
+        let rounded = b &+ 0x7FFF &+ ((b &>> 16) & 1)
+        let nan = SIMD8<UInt32>(repeating: 0) &- ((SIMD8<UInt32>(repeating: 0x7F80_0000) &- (b & 0x7FFF_FFFF)) &>> 31)
+        let r = ((rounded & ~nan) | ((b | 0x0040_0000) & nan)) & 0xFFFF_0000
+        return unsafeBitCast(r, to: SIMD8<Float>.self)
+    }
     @inline(__always) public static func store(_ x: Float, _ p: UnsafeMutableRawPointer, _ i: Int) {
         p.assumingMemoryBound(to: UInt16.self)[i] = Rounding.narrowBF16(x)
     }
@@ -37,6 +53,7 @@ public enum F32Format: StorageFormat {
         p.assumingMemoryBound(to: Float.self)[i]
     }
     @inline(__always) public static func round(_ x: Float) -> Float { x }
+    @inline(__always) public static func round8(_ v: SIMD8<Float>) -> SIMD8<Float> { v }
     @inline(__always) public static func store(_ x: Float, _ p: UnsafeMutableRawPointer, _ i: Int) {
         p.assumingMemoryBound(to: Float.self)[i] = x
     }

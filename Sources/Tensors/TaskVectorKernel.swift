@@ -28,7 +28,8 @@ public struct TaskVectorInput {
 ///     otherwise:  mixed = D(ΣΔⱼ);  div = the scalar divisor
 ///     normalize: mixed = D(mixed / div);  λ ≠ 1: mixed = D(mixed·λ);  out = D(b + mixed)
 ///
-/// Sums over models run in config order in float32 and round once.
+/// Sums over models run in config order in float32 and round once. Works model by model over a
+/// block (each loop vectorises); `scratch` must hold `(models + 2) × count` floats.
 public enum TaskVectorKernel {
     public struct Options {
         public var consensus: Bool
@@ -48,60 +49,127 @@ public enum TaskVectorKernel {
     /// `out` receives compute-dtype values as float32.
     public static func merge(
         base: UnsafePointer<Float>, inputs: [TaskVectorInput], compute: DType, options: Options,
-        offset: Int, count: Int, into out: UnsafeMutablePointer<Float>
+        offset: Int, count: Int, into out: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
     ) {
         switch compute {
-        case .bf16: run(BF16Format.self, base, inputs, options, offset, count, out)
-        case .f16: run(F16Format.self, base, inputs, options, offset, count, out)
-        default: run(F32Format.self, base, inputs, options, offset, count, out)
+        case .bf16: run(BF16Format.self, base, inputs, options, offset, count, out, scratch)
+        case .f16: run(F16Format.self, base, inputs, options, offset, count, out, scratch)
+        default: run(F32Format.self, base, inputs, options, offset, count, out, scratch)
         }
+    }
+
+    typealias V = SIMD8<Float>
+    typealias U = SIMD8<UInt32>
+
+    @inline(__always) static func load(_ p: UnsafePointer<Float>, _ i: Int) -> V {
+        UnsafeRawPointer(p + i).loadUnaligned(as: V.self)
+    }
+    @inline(__always) static func store(_ v: V, _ p: UnsafeMutablePointer<Float>, _ i: Int) {
+        UnsafeMutableRawPointer(p + i).storeBytes(of: v, as: V.self)
+    }
+    @inline(__always) static func bits(_ v: V) -> U { unsafeBitCast(v, to: U.self) }
+    @inline(__always) static func float(_ u: U) -> V { unsafeBitCast(u, to: V.self) }
+    /// 1 where the lane is > 0 (not ±0), else 0 (NaN with a clear sign bit counts as > 0).
+    @inline(__always) static func positive(_ b: U) -> U { (~b &>> 31) & ((U(repeating: 0) &- b) &>> 31) }
+    /// 1 where the lane is < 0 (not −0), else 0.
+    @inline(__always) static func negative(_ b: U) -> U { (b &>> 31) & ((U(repeating: 0) &- (b & 0x7FFF_FFFF)) &>> 31) }
+    /// All ones where `flag` is 1.
+    @inline(__always) static func mask(_ flag: U) -> U { U(repeating: 0) &- flag }
+    /// The keep bits of elements `e..<e+8` as lane masks (`e` a multiple of 8).
+    @inline(__always) static func keepMask(_ words: UnsafeMutablePointer<UInt64>, _ e: Int) -> U {
+        let byte = UInt32(truncatingIfNeeded: words[e &>> 6] &>> UInt64(e & 63)) & 0xFF
+        return mask((U(repeating: byte) &>> U(0, 1, 2, 3, 4, 5, 6, 7)) & 1)
     }
 
     static func run<C: StorageFormat>(
         _: C.Type, _ base: UnsafePointer<Float>, _ inputs: [TaskVectorInput], _ options: Options,
-        _ offset: Int, _ n: Int, _ out: UnsafeMutablePointer<Float>
+        _ offset: Int, _ n: Int, _ out: UnsafeMutablePointer<Float>, _ scratch: UnsafeMutablePointer<Float>
     ) {
+        precondition(offset % 8 == 0, "blocks start on multiples of 8 elements")
         let m = inputs.count
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: max(1, m)) { deltas in
-            for i in 0..<n {
-                let b = base[i]
-                for (j, input) in inputs.enumerated() {
-                    var d = C.round(input.x[i] - b)
-                    if let keep = input.keep, !keep[offset &+ i] {
-                        d = 0
-                    } else if let s = input.scale {
-                        d = C.round(Rounding.round(d * s, to: input.scaleDType))
-                    }
-                    deltas[j] = C.round(d * input.weight)
+        let total = scratch + m * n
+        let weightSum = scratch + (m + 1) * n
+        let vn = n & ~7
+        // Δⱼ = D(keep ? scaled(D(xⱼ − b)) : 0) · wⱼ, model by model.
+        for (j, input) in inputs.enumerated() {
+            let delta = scratch + j * n
+            let x = input.x, w = input.weight
+            let words = input.keep?.words
+            let s = input.scale
+            let scaleInBF16 = input.scaleDType == .bf16
+            var i = 0
+            while i < vn {
+                var d = C.round8(load(x, i) - load(base, i))
+                if let words { d = float(bits(d) & keepMask(words, offset &+ i)) }
+                if let s {
+                    // Work dtype bf16 only when D is bf16; f16/f32 work in f32 (then rounding to D).
+                    d = C.round8(scaleInBF16 ? BF16Format.round8(d * s) : d * s)
                 }
-                var mixed: Float
-                var divisor = options.divisor
-                if options.consensus {
-                    var total = deltas[0]
-                    for j in 1..<max(1, m) { total += deltas[j] }
-                    let positive = C.round(total) >= 0
-                    var sum: Float = 0, weights: Float = 0
-                    var first = true
-                    for j in 0..<m {
-                        let d = deltas[j]
-                        let agrees = positive ? d > 0 : d < 0
-                        // torch sums Δ·mask over all models: disagreeing ones contribute 0.
-                        let contribution = agrees ? d : 0
-                        let w = agrees ? inputs[j].weight : 0
-                        if first { sum = contribution; weights = w; first = false } else { sum += contribution; weights += w }
-                    }
-                    mixed = C.round(sum)
-                    divisor = C.round(weights)
-                    if divisor == 0 { divisor = 1 }
-                } else {
-                    var total = deltas[0]
-                    for j in 1..<max(1, m) { total += deltas[j] }
-                    mixed = C.round(total)
-                }
-                if options.normalize { mixed = C.round(mixed / divisor) }
-                if let l = options.lambda { mixed = C.round(mixed * l) }
-                out[i] = C.round(b + mixed)
+                store(C.round8(d * w), delta, i)
+                i &+= 8
             }
+            while i < n {
+                var d = C.round(x[i] - base[i])
+                if let words, (words[(offset &+ i) &>> 6] &>> UInt64((offset &+ i) & 63)) & 1 == 0 { d = 0 }
+                if let s { d = C.round(Rounding.round(d * s, to: input.scaleDType)) }
+                delta[i] = C.round(d * w)
+                i &+= 1
+            }
+        }
+        // Σ Δⱼ in config order.
+        total.update(from: scratch, count: n)
+        for j in 1..<max(1, m) {
+            let delta = scratch + j * n
+            for i in 0..<n { total[i] = total[i] + delta[i] }
+        }
+        if options.consensus {
+            // σ = + where D(ΣΔ) ≥ 0 (so −0 counts as +); an agreeing Δ has σ's sign and is not zero.
+            var i = 0
+            while i < n {
+                let lanes = min(8, n - i)
+                var t = V(), sigma = U()
+                if lanes == 8 { t = C.round8(load(total, i)) } else { for k in 0..<lanes { t[k] = C.round(total[i + k]) } }
+                sigma = 1 &- negative(bits(t))
+                var sum = V(), weights = V()
+                for j in 0..<m {
+                    let delta = scratch + j * n
+                    var d = V()
+                    if lanes == 8 { d = load(delta, i) } else { for k in 0..<lanes { d[k] = delta[i + k] } }
+                    let db = bits(d)
+                    let agrees = mask((sigma & positive(db)) | ((1 &- sigma) & negative(db)))
+                    let contribution = float(db & agrees)
+                    let weight = float(bits(V(repeating: inputs[j].weight)) & agrees)
+                    if j == 0 { sum = contribution; weights = weight } else { sum = sum + contribution; weights = weights + weight }
+                }
+                if lanes == 8 {
+                    store(sum, total, i)
+                    store(weights, weightSum, i)
+                } else {
+                    for k in 0..<lanes { total[i + k] = sum[k]; weightSum[i + k] = weights[k] }
+                }
+                i &+= 8
+            }
+            for i in 0..<n {
+                let d = C.round(weightSum[i])
+                weightSum[i] = d == 0 ? 1 : d
+            }
+        }
+        let normalize = options.normalize, consensus = options.consensus
+        let divisor = options.divisor, lambda = options.lambda ?? 1, scaleByLambda = options.lambda != nil
+        var i = 0
+        while i < vn {
+            var mixed = C.round8(load(total, i))
+            if normalize { mixed = C.round8(mixed / (consensus ? load(weightSum, i) : V(repeating: divisor))) }
+            if scaleByLambda { mixed = C.round8(mixed * lambda) }
+            store(C.round8(load(base, i) + mixed), out, i)
+            i &+= 8
+        }
+        while i < n {
+            var mixed = C.round(total[i])
+            if normalize { mixed = C.round(mixed / (consensus ? weightSum[i] : divisor)) }
+            if scaleByLambda { mixed = C.round(mixed * lambda) }
+            out[i] = C.round(base[i] + mixed)
+            i &+= 1
         }
     }
 }

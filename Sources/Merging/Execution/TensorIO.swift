@@ -102,8 +102,8 @@ public final class TensorIO {
 
     /// Widens `count` elements at element `offset` (relative to the staged item) of every input
     /// into the worker's input buffers, rounding to the compute dtype inputs stored wider.
-    func load(_ scratch: Scratch, _ staged: [UnsafeRawPointer], offset: Int, count: Int) {
-        for (j, input) in task.inputs.enumerated() {
+    func load(_ scratch: Scratch, _ staged: [UnsafeRawPointer], offset: Int, count: Int, only: [Int]? = nil) {
+        for (j, input) in task.inputs.enumerated() where only?.contains(j) ?? true {
             let size = input.dtype.size
             Convert.widen(staged[j] + offset * size, input.dtype, count: count, into: scratch.inputs[j])
             if input.dtype != task.computeDType && task.computeDType != .f32 {
@@ -125,6 +125,14 @@ public final class TensorIO {
     /// Runs `kernel` over every block and writes the result: rounded to the compute dtype, then
     /// converted to the output dtype.
     public func elementwise(_ kernel: (Block) -> Void) throws {
+        try elementwiseWithWorker { block, _ in kernel(block) }
+    }
+
+    /// The number of workers (`worker` arguments are in `0..<workers`).
+    public var workers: Int { threads }
+
+    /// Like `elementwise`, also passing the worker number so kernels can use per-worker scratch.
+    public func elementwiseWithWorker(_ kernel: (Block, _ worker: Int) -> Void) throws {
         let failure = FailureBox()
         ParallelFor.run(count: itemCount, threads: threads) { item, worker in
             let scratch = pool.scratch(worker)
@@ -136,7 +144,7 @@ public final class TensorIO {
             while offset < range.upperBound {
                 let n = min(Self.blockSize, range.upperBound - offset)
                 load(scratch, staged, offset: offset - range.lowerBound, count: n)
-                kernel(Block(inputs: scratch.inputs, out: scratch.out, scratch: (scratch.tmp0, scratch.tmp1), count: n, offset: offset))
+                kernel(Block(inputs: scratch.inputs, out: scratch.out, scratch: (scratch.tmp0, scratch.tmp1), count: n, offset: offset), worker)
                 Convert.round(scratch.out, count: n, to: task.computeDType)
                 Convert.narrow(scratch.out, count: n, to: task.outDType, into: scratch.staging + (offset - range.lowerBound) * outSize)
                 offset += n
@@ -186,7 +194,7 @@ public final class TensorIO {
 
     /// Sums `width` values per group over the tensor: `body` sees each block and adds into the
     /// item's sums. Returns `groupCount × width` sums, combined in item order.
-    public func reduce(_ layout: GroupLayout, width: Int, _ body: (Block, inout GroupSums) -> Void) throws -> [Double] {
+    public func reduce(_ layout: GroupLayout, width: Int, only: [Int]? = nil, _ body: (Block, inout GroupSums) -> Void) throws -> [Double] {
         let failure = FailureBox()
         let groups = layout.groupCount(task.count)
         var partials = [GroupSums?](repeating: nil, count: itemCount)
@@ -207,7 +215,7 @@ public final class TensorIO {
                 var offset = range.lowerBound
                 while offset < range.upperBound {
                     let n = min(Self.blockSize, range.upperBound - offset)
-                    load(scratch, staged, offset: offset - range.lowerBound, count: n)
+                    load(scratch, staged, offset: offset - range.lowerBound, count: n, only: only)
                     body(Block(inputs: scratch.inputs, out: scratch.out, scratch: (scratch.tmp0, scratch.tmp1), count: n, offset: offset), &sums)
                     offset += n
                 }
@@ -254,7 +262,8 @@ public final class TensorIO {
 
     /// Visits every block in parallel, blocks of one item in order on one worker, with the inputs
     /// widened to float32 (compute-dtype values): `body(item, block)`.
-    public func forEachBlock(_ body: (_ item: Int, _ block: Block) -> Void) throws {
+    /// `only` limits the widening to those inputs (the others' buffers hold stale data).
+    public func forEachBlock(only: [Int]? = nil, _ body: (_ item: Int, _ block: Block) -> Void) throws {
         let failure = FailureBox()
         ParallelFor.run(count: itemCount, threads: threads) { item, worker in
             let scratch = pool.scratch(worker)
@@ -264,7 +273,7 @@ public final class TensorIO {
             var offset = range.lowerBound
             while offset < range.upperBound {
                 let n = min(Self.blockSize, range.upperBound - offset)
-                load(scratch, staged, offset: offset - range.lowerBound, count: n)
+                load(scratch, staged, offset: offset - range.lowerBound, count: n, only: only)
                 body(item, Block(inputs: scratch.inputs, out: scratch.out, scratch: (scratch.tmp0, scratch.tmp1), count: n, offset: offset))
                 offset += n
             }

@@ -67,7 +67,11 @@ struct GeneralizedTaskArithmetic: Sendable {
         let lambda = task.number("lambda") ?? 1
         let options = TaskVectorKernel.Options(
             consensus: consensus, normalize: task.flag("normalize"), divisor: divisor, lambda: lambda != 1 ? Float(lambda) : nil)
-        try io.elementwise { block in
+        let scratchPerWorker = (others.count + 2) * TensorIO.blockSize
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchPerWorker * io.workers)
+        defer { scratch.deallocate() }
+        let scratchBox = UncheckedSendable(scratch)
+        try io.elementwiseWithWorker { block, worker in
             let inputs = others.enumerated().map { k, j in
                 TaskVectorInput(
                     x: UnsafePointer(block.inputs[j]), weight: weights[k], keep: sparsified[k].keep,
@@ -75,7 +79,7 @@ struct GeneralizedTaskArithmetic: Sendable {
             }
             TaskVectorKernel.merge(
                 base: block.inputs[b], inputs: inputs, compute: d, options: options, offset: block.offset,
-                count: block.count, into: block.out)
+                count: block.count, into: block.out, scratch: scratchBox.value + worker * scratchPerWorker)
         }
     }
 }

@@ -80,50 +80,56 @@ struct SparsificationPass {
         high.initialize(repeating: 0, count: items * 65536)
         defer { high.deallocate() }
         let highBox = UncheckedSendable(high)
-        try io.forEachBlock { item, block in
+        try io.forEachBlock(only: [j, b]) { item, block in
             let h = highBox.value + item * 65536
-            let x = block.inputs[j], base = block.inputs[b]
-            for i in 0..<block.count {
-                let bits = Rounding.round(x[i] - base[i], to: d).magnitude.bitPattern
-                h[Int(bits >> 16)] += 1
-            }
+            let bits = magnitudes(block, j, b, d)
+            for i in 0..<block.count { h[Int(bits[i] >> 16)] += 1 }
         }
         var totalHigh = [Int](repeating: 0, count: 65536)
         for item in 0..<items { for k in 0..<65536 { totalHigh[k] += high[item * 65536 + k] } }
         let lo = totalHigh.withUnsafeBufferPointer { RadixSelect.locate($0.baseAddress!, bins: 65536, rank: ranks.lowerBound) }
         let hi = totalHigh.withUnsafeBufferPointer { RadixSelect.locate($0.baseAddress!, bins: 65536, rank: ranks.upperBound - 1) }
-        // Pass 2: per-item histograms of the low 16 bits inside the two chosen high bins.
-        let low = UnsafeMutablePointer<Int>.allocate(capacity: items * 2 * 65536)
-        low.initialize(repeating: 0, count: items * 2 * 65536)
-        defer { low.deallocate() }
-        let lowBox = UncheckedSendable(low)
+        // Pass 2: per-item histograms of the low 16 bits inside the two chosen high bins — not
+        // needed for bfloat16 deltas, whose low 16 bits are zero (the high bin is the value).
         let binLo = UInt32(lo.bin), binHi = UInt32(hi.bin)
-        try io.forEachBlock { item, block in
-            let h = lowBox.value + item * 2 * 65536
-            let x = block.inputs[j], base = block.inputs[b]
-            for i in 0..<block.count {
-                let bits = Rounding.round(x[i] - base[i], to: d).magnitude.bitPattern
-                let top = bits >> 16
-                if top == binLo { h[Int(bits & 0xFFFF)] += 1 }
-                if top == binHi { h[65536 + Int(bits & 0xFFFF)] += 1 }
-            }
-        }
-        var totalLo = [Int](repeating: 0, count: 65536), totalHi = [Int](repeating: 0, count: 65536)
-        for item in 0..<items {
-            for k in 0..<65536 {
-                totalLo[k] += low[item * 131072 + k]
-                totalHi[k] += low[item * 131072 + 65536 + k]
-            }
-        }
-        let l = totalLo.withUnsafeBufferPointer { RadixSelect.locate($0.baseAddress!, bins: 65536, rank: ranks.lowerBound - lo.below) }
-        let h = totalHi.withUnsafeBufferPointer { RadixSelect.locate($0.baseAddress!, bins: 65536, rank: ranks.upperBound - 1 - hi.below) }
-        let tLo = binLo << 16 | UInt32(l.bin), tHi = binHi << 16 | UInt32(h.bin)
-        let belowLo = lo.below + l.below, belowHi = hi.below + h.below
-        // Ties before each item, in index order.
+        let tLo: UInt32, tHi: UInt32, belowLo: Int, belowHi: Int
         var tiesLo = [Int](repeating: 0, count: items + 1), tiesHi = [Int](repeating: 0, count: items + 1)
-        for item in 0..<items {
-            tiesLo[item + 1] = tiesLo[item] + low[item * 131072 + l.bin]
-            tiesHi[item + 1] = tiesHi[item] + low[item * 131072 + 65536 + h.bin]
+        if d == .bf16 {
+            (tLo, tHi, belowLo, belowHi) = (binLo << 16, binHi << 16, lo.below, hi.below)
+            for item in 0..<items {
+                tiesLo[item + 1] = tiesLo[item] + high[item * 65536 + lo.bin]
+                tiesHi[item + 1] = tiesHi[item] + high[item * 65536 + hi.bin]
+            }
+        } else {
+            let low = UnsafeMutablePointer<Int>.allocate(capacity: items * 2 * 65536)
+            low.initialize(repeating: 0, count: items * 2 * 65536)
+            defer { low.deallocate() }
+            let lowBox = UncheckedSendable(low)
+            try io.forEachBlock(only: [j, b]) { item, block in
+                let h = lowBox.value + item * 2 * 65536
+                let bits = magnitudes(block, j, b, d)
+                for i in 0..<block.count {
+                    let top = bits[i] >> 16
+                    if top == binLo { h[Int(bits[i] & 0xFFFF)] += 1 }
+                    if top == binHi { h[65536 + Int(bits[i] & 0xFFFF)] += 1 }
+                }
+            }
+            var totalLo = [Int](repeating: 0, count: 65536), totalHi = [Int](repeating: 0, count: 65536)
+            for item in 0..<items {
+                for k in 0..<65536 {
+                    totalLo[k] += low[item * 131072 + k]
+                    totalHi[k] += low[item * 131072 + 65536 + k]
+                }
+            }
+            let l = totalLo.withUnsafeBufferPointer { RadixSelect.locate($0.baseAddress!, bins: 65536, rank: ranks.lowerBound - lo.below) }
+            let h = totalHi.withUnsafeBufferPointer { RadixSelect.locate($0.baseAddress!, bins: 65536, rank: ranks.upperBound - 1 - hi.below) }
+            (tLo, tHi) = (binLo << 16 | UInt32(l.bin), binHi << 16 | UInt32(h.bin))
+            (belowLo, belowHi) = (lo.below + l.below, hi.below + h.below)
+            // Ties before each item, in index order.
+            for item in 0..<items {
+                tiesLo[item + 1] = tiesLo[item] + low[item * 131072 + l.bin]
+                tiesHi[item + 1] = tiesHi[item] + low[item * 131072 + 65536 + h.bin]
+            }
         }
         // Pass 3: the mask. Blocks of an item arrive in order on one worker: running tie counters per item.
         let counters = UnsafeMutablePointer<(Int, Int)>.allocate(capacity: items)
@@ -131,26 +137,45 @@ struct SparsificationPass {
         defer { counters.deallocate() }
         let countersBox = UncheckedSendable(counters)
         let rlo = ranks.lowerBound, rhi = ranks.upperBound
-        try io.forEachBlock { item, block in
+        try io.forEachBlock(only: [j, b]) { item, block in
             var (eqLo, eqHi) = countersBox.value[item]
-            let x = block.inputs[j], base = block.inputs[b]
-            for i in 0..<block.count {
-                let v = Rounding.round(x[i] - base[i], to: d).magnitude.bitPattern
-                if v < tLo || v > tHi { continue }
-                var kept = true
-                if v == tLo {
-                    if belowLo + eqLo < rlo { kept = false }
-                    eqLo += 1
+            let bits = magnitudes(block, j, b, d)
+            // Blocks start on multiples of 64 elements: build whole mask words.
+            var i = 0
+            while i < block.count {
+                let c = min(64, block.count - i)
+                var word: UInt64 = 0
+                for k in 0..<c {
+                    let v = bits[i + k]
+                    if v == tLo || v == tHi {
+                        var kept = true
+                        if v == tLo {
+                            if belowLo + eqLo < rlo { kept = false }
+                            eqLo += 1
+                        }
+                        if v == tHi {
+                            if belowHi + eqHi >= rhi { kept = false }
+                            eqHi += 1
+                        }
+                        if kept { word |= 1 << UInt64(k) }
+                    } else {
+                        word |= UInt64(v > tLo && v < tHi ? 1 : 0) << UInt64(k)
+                    }
                 }
-                if v == tHi {
-                    if belowHi + eqHi >= rhi { kept = false }
-                    eqHi += 1
-                }
-                if kept { keep.set(block.offset + i) }
+                keep.words[(block.offset + i) >> 6] = word
+                i += c
             }
             countersBox.value[item] = (eqLo, eqHi)
         }
         return keep
+    }
+
+    /// |D(xⱼ − b)| bit patterns of a block, in the block's first scratch buffer.
+    @inline(__always)
+    func magnitudes(_ block: Block, _ j: Int, _ b: Int, _ d: DType) -> UnsafeMutablePointer<UInt32> {
+        let bits = UnsafeMutableRawPointer(block.scratch.0).assumingMemoryBound(to: UInt32.self)
+        Fused.deltaMagnitudeBits(block.inputs[j], block.inputs[b], compute: d, into: bits, count: block.count)
+        return bits
     }
 
     // MARK: Random
@@ -166,7 +191,7 @@ struct SparsificationPass {
         while start < n {
             let c = min(chunk, n - start)
             io.random.generator.fill(words, count: c)
-            for i in 0..<c where words[i] & 0xFF_FFFF < threshold { keep.set(start + i) }
+            keep.setBernoulli(words, count: c, threshold: threshold, start: start)
             start += c
         }
         return keep
@@ -245,14 +270,9 @@ struct SparsificationPass {
             }, to: work)
         } else {
             let b = base
-            let sums = try io.reduce(.whole, width: 2) { block, acc in
-                let x = block.inputs[j], base = block.inputs[b]
-                var all = 0.0, kept = 0.0
-                for i in 0..<block.count {
-                    let m = Double(Rounding.round(x[i] - base[i], to: d).magnitude)
-                    all += m
-                    if keep[block.offset + i] { kept += m }
-                }
+            let sums = try io.reduce(.whole, width: 2, only: [j, b]) { block, acc in
+                let bits = magnitudes(block, j, b, d)
+                let (all, kept) = Fused.maskedSums(bits, mask: keep, offset: block.offset, count: block.count)
                 acc.add(0, 0, all)
                 acc.add(0, 1, kept)
             }

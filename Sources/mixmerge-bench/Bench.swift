@@ -22,7 +22,7 @@ struct Bench {
         var keep = false
         var clean = false
         var repeats = 3
-        var methods = ["linear", "slerp", "task_arithmetic"]
+        var methods = ["linear", "slerp", "task_arithmetic", "ties", "dare_ties"]
         var mergekit = true
     }
 
@@ -111,6 +111,7 @@ struct Bench {
         if o.mergekit && mergekit == nil { print("mergekit-yaml not on PATH: mergekit columns skipped") }
         print("")
         print("method            mixmerge   GB/s  peak RSS  ×floor | mergekit  peak RSS  speed-up  outputs")
+        var linearTime: Double?
         for (method, config) in configs {
             let out = root.appendingPathComponent("out-\(method)")
             var ours = ChildResult(status: 0, seconds: .infinity, maxRSSKiB: 0, reportedPeakRSS: nil)
@@ -125,6 +126,7 @@ struct Bench {
             }
             let floor = method == "slerp" ? floor2 : floor3
             let moved = Double(folderBytes(out) + (method == "slerp" ? inputBytes[0] + inputBytes[2] : inputBytes.reduce(0, +)))
+            if method == "linear" { linearTime = ours.seconds }
             let rss = ours.reportedPeakRSS.map { Double($0) / 1_048_576 } ?? Double(ours.maxRSSKiB) / 1024
             var line = method.padding(toLength: 16, withPad: " ", startingAt: 0) + String(format: " %7.2f s %6.1f %7.0f MiB %6.2f", ours.seconds, moved / 1e9 / ours.seconds,
                 rss, ours.seconds / floor)
@@ -133,6 +135,7 @@ struct Bench {
                 try? FileManager.default.removeItem(at: theirOut)
                 sync()
                 let theirs = try spawn(mergekit, [config.path, theirOut.path, "--random-seed", "0", "--no-write-model-card", "-j", String(o.threads)], cwd: root, silenceStderr: true)
+
                 if theirs.status == 0 {
                     let same = compareOutputs(out, theirOut)
                     line += String(format: " | %7.2f s %6.0f MiB %7.1f×  %@", theirs.seconds, Double(theirs.maxRSSKiB) / 1024,
@@ -142,6 +145,7 @@ struct Bench {
                 }
                 if !o.keep { try? FileManager.default.removeItem(at: theirOut) }
             }
+            if method != "linear", let linearTime { line += String(format: "  (%.2f× linear)", ours.seconds / linearTime) }
             print(line)
             if !o.keep { try? FileManager.default.removeItem(at: out) }
         }
@@ -180,6 +184,22 @@ struct Bench {
                 models:
                   - {model: ft1, parameters: {weight: 0.7}}
                   - {model: ft2, parameters: {weight: 0.3}}
+                dtype: bfloat16
+                """,
+            "ties": """
+                merge_method: ties
+                base_model: base
+                models:
+                  - {model: ft1, parameters: {weight: 0.7, density: 0.5}}
+                  - {model: ft2, parameters: {weight: 0.3, density: 0.5}}
+                dtype: bfloat16
+                """,
+            "dare_ties": """
+                merge_method: dare_ties
+                base_model: base
+                models:
+                  - {model: ft1, parameters: {weight: 0.7, density: 0.5}}
+                  - {model: ft2, parameters: {weight: 0.3, density: 0.5}}
                 dtype: bfloat16
                 """,
         ]

@@ -7,17 +7,32 @@ import Tensors
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inspect",
-        abstract: "Describe a model: architecture, parameters, dtypes, shards, tensors.")
+        abstract: "Describe a model, or compare task vectors against a base.",
+        discussion: """
+            With --against BASE, prints for every layer and tensor kind the norm of each model's task
+            vector (model − base), the cosine between the task vectors of every pair of models, and the
+            share of sign conflicts — what decides between linear, SLERP and TIES.
+            """)
 
-    @Argument(help: "A model folder or a .safetensors file.") var model: String
-    @Flag(help: "List every tensor.") var tensors = false
+    @Argument(help: "A model folder or a .safetensors file (several with --against).") var models: [String]
+    @Option(help: "A base model: compare the models' task vectors against it.") var against: String?
+    @Flag(help: "List every tensor (with --against: every tensor's statistics).") var tensors = false
     @Flag(help: "Print JSON instead of text.") var json = false
+    @Option(help: "Worker threads (default: all cores).") var threads: Int?
 
     func run() throws {
-        do { try execute() } catch let code as ExitCode { throw code } catch { throw fail(error) }
+        do {
+            if let against {
+                try TaskVectorReport(models: models, base: against, perTensor: tensors, json: json,
+                    threads: threads ?? ParallelFor.defaultThreads).run()
+            } else {
+                guard models.count == 1 else { throw ValidationError("give one model, or several with --against BASE") }
+                try execute(models[0])
+            }
+        } catch let code as ExitCode { throw code } catch let e as ValidationError { throw e } catch { throw fail(error) }
     }
 
-    func execute() throws {
+    func execute(_ model: String) throws {
         let checkpoint = try Checkpoint(path: model)
         let config = try ModelConfig.read(folder: checkpoint.directory)
         var dtypeCounts: [String: Int] = [:]

@@ -130,3 +130,26 @@ struct CPUCheckTests {
         #expect(ok.status == 0)
     }
 }
+
+@Suite("inspect --against")
+struct TaskVectorCLITests {
+    @Test("text and JSON reports")
+    func report() throws {
+        let m = fixtures.appendingPathComponent("models/llama")
+        let text = try mixmerge(["inspect", m.appendingPathComponent("ft1").path, m.appendingPathComponent("ft2").path,
+            "--against", m.appendingPathComponent("base").path])
+        #expect(text.status == 0, "\(text.stderr)")
+        #expect(text.stdout.contains("layer 3") && text.stdout.contains("cos12") && text.stdout.contains("self_attn.q_proj.weight"))
+        let json = try mixmerge(["inspect", m.appendingPathComponent("ft1").path, m.appendingPathComponent("ft3").path,
+            "--against", m.appendingPathComponent("base").path, "--json"])
+        let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        let layers = object?["layers"] as? [[String: Any]]
+        #expect(layers?.count == 5)  // 4 layers + outside
+        let overall = object?["overall"] as? [String: Any]
+        let pair = (overall?["pairs"] as? [[String: Any]])?.first
+        let cosine = pair?["cosine"] as? Double ?? 0
+        #expect(cosine > 0.25 && cosine < 0.45)
+        let two = try mixmerge(["inspect", m.appendingPathComponent("ft1").path, m.appendingPathComponent("ft2").path])
+        #expect(two.status != 0)
+    }
+}

@@ -10,7 +10,7 @@ import Testing
 struct FixtureCaseTests {
     static let methods = [
         "linear", "slerp", "nuslerp", "task_arithmetic", "passthrough",
-        "ties", "dare_ties", "dare_linear", "breadcrumbs", "della",
+        "ties", "dare_ties", "dare_linear", "breadcrumbs", "della", "model_stock", "multislerp",
     ]
 
     static var cases: [String] {
@@ -25,6 +25,8 @@ struct FixtureCaseTests {
         switch method {
         case "slerp": dtype == .f32 ? .ulpAtAbsMax(32) : .ulpOfValue(1)
         case "nuslerp": dtype == .f32 ? .ulpAtAbsMax(32) : .ulpAtAbsMax(2)
+        case "model_stock": .ulpAtAbsMax(4)
+        case "multislerp": dtype == .f32 ? .ulpAtAbsMax(32) : .ulpAtAbsMax(2)
         default: .bitExact
         }
     }

@@ -92,3 +92,32 @@ struct TaskVectorFamilyTests {
         }
     }
 }
+
+@Suite("nearswap")
+struct NearSwapTests {
+    @Test("takes the other model where the two are within t, keeps the base where far apart")
+    func nearswap() throws {
+        let yaml = """
+            merge_method: nearswap
+            base_model: ../../models/llama/base
+            models:
+              - {model: ../../models/llama/base}
+              - {model: ../../models/llama/ft1}
+            parameters: {t: 0.001}
+            dtype: float32
+            """
+        let out = try merge(yaml)
+        let r = try loadTensors(out), a = try loadTensors(fixtures.appendingPathComponent("models/llama/base"))
+        let b = try loadTensors(fixtures.appendingPathComponent("models/llama/ft1"))
+        let name = "model.layers.0.mlp.up_proj.weight"
+        let (rv, av, bv) = (r[name]!.values, a[name]!.values, b[name]!.values)
+        for i in rv.indices {
+            let diff = abs(av[i] - bv[i])
+            if diff <= 0.001 { #expect(rv[i] == bv[i] || abs(rv[i] - bv[i]) <= 1e-7) }
+            if diff > 0.01 {
+                let w = 0.001 / diff
+                #expect(abs(rv[i] - (w * bv[i] + (1 - w) * av[i])) <= 1e-6)
+            }
+        }
+    }
+}

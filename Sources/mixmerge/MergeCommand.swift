@@ -48,11 +48,20 @@ struct MergeCommand: ParsableCommand {
             throw MergeError.config("\(config): cannot read the config (\(FileManager.default.fileExists(atPath: config) ? "not UTF-8 text" : "no such file"))")
         }
         let parsed = try ConfigParser(fileName: config).parse(text)
-        let plan = try Planner(searchDirectories: [configURL.deletingLastPathComponent()]).plan(parsed)
+        let planner = Planner(searchDirectories: [configURL.deletingLastPathComponent()])
+        let variants = try parsed.variants.map { (name: $0.name, plan: try planner.plan(parsed.applying($0))) }
+        let plan = try variants.first?.plan ?? planner.plan(parsed)
         let threadCount = threads ?? ParallelFor.defaultThreads
         if !quiet && !json { for w in plan.warnings { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) } }
         if dryRun {
-            print(PlanPrinter.describe(plan, threads: threadCount, shardSize: shardSize), terminator: "")
+            if variants.isEmpty {
+                print(PlanPrinter.describe(plan, threads: threadCount, shardSize: shardSize), terminator: "")
+            } else {
+                for v in variants {
+                    print("== variant \(v.name) → \(output.map { $0 + "/" } ?? "")\(v.name)")
+                    print(PlanPrinter.describe(v.plan, threads: threadCount, shardSize: shardSize), terminator: "")
+                }
+            }
             return
         }
         guard let output else { throw MergeError.config("missing OUT: the output folder (or use --dry-run)") }
@@ -60,7 +69,9 @@ struct MergeCommand: ParsableCommand {
             threads: threadCount, outShardSize: shardSize, overwrite: overwrite, seed: seed,
             writeModelCard: !noModelCard, copyTokenizer: !noCopyTokenizer)
         let bar = ProgressBar(enabled: !quiet && !json && isatty(2) == 1)
-        let summary = try Merger.run(plan, output: URL(fileURLWithPath: output), options: options, progress: bar)
+        let summary = variants.isEmpty
+            ? try Merger.run(plan, output: URL(fileURLWithPath: output), options: options, progress: bar)
+            : try Merger.runSweep(variants, output: URL(fileURLWithPath: output), options: options, progress: bar)
         bar.finish()
         if json {
             let encoder = JSONEncoder()
@@ -71,6 +82,7 @@ struct MergeCommand: ParsableCommand {
             print(String(format: "merged %d tensors (%@ parameters) with %@ into %@ in %.2f s (%.2f GB/s read+write)",
                 summary.tensors, formatCount(summary.parameters), summary.method, summary.output, summary.seconds,
                 gb / max(summary.seconds, 1e-9)))
+            if let v = summary.variants { print("variants: " + v.map { "\(summary.output)/\($0)" }.joined(separator: ", ")) }
         }
     }
 }

@@ -10,7 +10,7 @@ public struct ConfigParser {
 
     static let topLevelKeys: Set<String> = [
         "merge_method", "base_model", "models", "slices", "modules", "parameters", "dtype", "out_dtype",
-        "tokenizer_source", "tokenizer", "chat_template", "name",
+        "tokenizer_source", "tokenizer", "chat_template", "name", "variants", "sweep",
     ]
 
     public func parse(_ text: String) throws -> MergeConfig {
@@ -85,7 +85,67 @@ public struct ConfigParser {
             config.chatTemplate = s
         }
         if let n = value("name"), n.string == nil { throw fail(n, "name", "expected a string") }
+        if let v = value("variants") { config.variants += try variants(v, config) }
+        if let s = value("sweep") { config.variants += try sweep(s) }
+        var names = Set<String>()
+        for v in config.variants where !names.insert(v.name).inserted {
+            throw MergeError.config("\(fileName): variants: the name '\(v.name)' is used twice")
+        }
         return config
+    }
+
+    // MARK: - Sweeps (mixmerge extension; mergekit ignores these keys)
+
+    /// `variants: [{name, parameters?, models?: {path: {param: value}}}]`.
+    func variants(_ node: Node, _ config: MergeConfig) throws -> [Variant] {
+        guard let list = node.sequence, !list.isEmpty else { throw fail(node, "variants", "expected a non-empty list of {name, parameters, models}") }
+        let known = Set(config.referencedModels.map(\.path))
+        return try list.enumerated().map { i, item in
+            let key = "variants[\(i)]"
+            guard let m = item.mapping else { throw fail(item, key, "expected {name: …, parameters: …, models: …}") }
+            var variant = Variant(name: "", parameters: [], models: [])
+            for (k, v) in m {
+                switch k.string {
+                case "name":
+                    guard let s = v.string, isSafeName(s) else { throw fail(v, key + ".name", "expected a folder name (letters, digits, . _ -)") }
+                    variant.name = s
+                case "parameters": variant.parameters = try parameters(v, key + ".parameters")
+                case "models":
+                    guard let mm = v.mapping else { throw fail(v, key + ".models", "expected {model path: {parameter: value}}") }
+                    for (mk, mv) in mm {
+                        guard let path = mk.string, known.contains(path) else {
+                            throw fail(mk, key + ".models", "'\(mk.string ?? "?")' is not a model of this config (known: \(known.sorted().joined(separator: ", ")))")
+                        }
+                        variant.models.append((ModelReference(path), try parameters(mv, key + ".models." + path)))
+                    }
+                default: throw fail(k, key + ".\(k.string ?? "?")", "unknown key (known: name, parameters, models)")
+                }
+            }
+            guard !variant.name.isEmpty else { throw fail(item, key + ".name", "missing") }
+            return variant
+        }
+    }
+
+    /// `sweep: {param: [v1, v2, …], …}` — one variant per combination of values, named
+    /// `param-value[_param-value…]`; each value replaces the parameter at every level of the config.
+    func sweep(_ node: Node) throws -> [Variant] {
+        guard let m = node.mapping, m.count > 0 else { throw fail(node, "sweep", "expected {parameter: [values]}") }
+        var axes: [(String, [ParameterSetting])] = []
+        for (k, v) in m {
+            guard let name = k.string else { throw fail(k, "sweep", "parameter names must be strings") }
+            guard let seq = v.sequence, !seq.isEmpty else { throw fail(v, "sweep.\(name)", "expected a list of values") }
+            axes.append((name, try seq.map { try setting($0, "sweep.\(name)", allowConditional: true) }))
+        }
+        var combos: [[(String, ParameterSetting)]] = [[]]
+        for (name, values) in axes { combos = combos.flatMap { c in values.map { c + [(name, $0)] } } }
+        return combos.map { combo in
+            let label = combo.map { "\($0.0)-\($0.1.description.filter { !" []{},:*".contains($0) })" }.joined(separator: "_")
+            return Variant(name: label, parameters: combo.map { (name: $0.0, setting: $0.1) }, models: [], everywhere: true)
+        }
+    }
+
+    func isSafeName(_ s: String) -> Bool {
+        !s.isEmpty && s != "." && s != ".." && s.allSatisfy { $0.isLetter || $0.isNumber || "._-".contains($0) }
     }
 
     // MARK: - Pieces

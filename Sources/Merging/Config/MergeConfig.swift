@@ -30,6 +30,19 @@ public enum TokenizerSource: Sendable, Equatable {
     case union
 }
 
+/// One output of a sweep: overrides of the base config's parameters (mixmerge's extension).
+public struct Variant: Sendable {
+    /// The output subfolder's name.
+    public var name: String
+    /// Replace (by name) entries of the top-level `parameters`.
+    public var parameters: ParameterBlock
+    /// Replace (by name) entries of a model's `parameters`, keyed by the model path as written.
+    public var models: [(model: ModelReference, parameters: ParameterBlock)]
+    /// `sweep:` variants: the top-level values also replace every model's and slice's setting of
+    /// the same parameter (so sweeping `density` reaches models that set their own).
+    public var everywhere = false
+}
+
 /// A mergekit merge configuration (mergekit-spec §5), as read from YAML.
 public struct MergeConfig: Sendable {
     public var mergeMethod: String
@@ -45,6 +58,8 @@ public struct MergeConfig: Sendable {
     public var chatTemplate: String?
     /// The YAML text as given (copied into the output folder).
     public var sourceText: String
+    /// mixmerge extension: several outputs from one run (`variants:` and/or `sweep:`); empty for a plain merge.
+    public var variants: [Variant] = []
 
     /// Every model the config names, in first-mention order (base last if only named as base).
     public var referencedModels: [ModelReference] {
@@ -58,5 +73,48 @@ public struct MergeConfig: Sendable {
         add(baseModel)
         if case .model(let m) = tokenizerSource { add(m) }
         return seen
+    }
+}
+
+extension MergeConfig {
+    /// The plain config of one variant: its overrides applied, no variants left.
+    public func applying(_ variant: Variant) -> MergeConfig {
+        func merged(_ block: ParameterBlock, _ overrides: ParameterBlock) -> ParameterBlock {
+            var out = block.filter { entry in !overrides.contains { $0.name == entry.name } }
+            out += overrides
+            return out
+        }
+        var c = self
+        c.variants = []
+        let overrides = (variant.parameters.map { "\($0.name)=\($0.setting)" }
+            + variant.models.flatMap { m in m.parameters.map { "\(m.model).\($0.name)=\($0.setting)" } }).joined(separator: ", ")
+        c.sourceText = "# mixmerge variant '\(variant.name)' of the config below: \(overrides)\n" + sourceText
+        c.parameters = merged(parameters, variant.parameters)
+        if variant.everywhere {
+            let names = Set(variant.parameters.map(\.name))
+            func strip(_ b: ParameterBlock) -> ParameterBlock { b.filter { !names.contains($0.name) } }
+            c.models = c.models?.map { var m = $0; m.parameters = strip(m.parameters); return m }
+            c.slices = c.slices?.map { slice in
+                var s = slice
+                s.parameters = strip(s.parameters)
+                s.sources = s.sources.map { var m = $0; m.parameters = strip(m.parameters); return m }
+                return s
+            }
+        }
+        for (model, overrides) in variant.models {
+            if var models = c.models {
+                for i in models.indices where models[i].model == model { models[i].parameters = merged(models[i].parameters, overrides) }
+                c.models = models
+            }
+            if var slices = c.slices {
+                for s in slices.indices {
+                    for i in slices[s].sources.indices where slices[s].sources[i].model == model {
+                        slices[s].sources[i].parameters = merged(slices[s].sources[i].parameters, overrides)
+                    }
+                }
+                c.slices = slices
+            }
+        }
+        return c
     }
 }

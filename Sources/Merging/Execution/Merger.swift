@@ -44,6 +44,8 @@ public struct MergeSummary: Codable, Sendable {
     /// This process's peak resident set so far (VmHWM), in bytes; nil where unknown.
     public var peakRSSBytes: Int?
     public var warnings: [String]
+    /// The variants' folder names for a sweep, nil for a plain merge.
+    public var variants: [String]?
 }
 
 /// The process's peak resident set (Linux `VmHWM`), in bytes.
@@ -63,10 +65,31 @@ public enum Merger {
     public static func run(
         _ plan: MergePlan, output: URL, options: MergeOptions, progress: (any MergeProgress)? = nil
     ) throws -> MergeSummary {
+        try runAll([(nil, plan)], output: output, options: options, progress: progress)
+    }
+
+    /// Runs a sweep: one complete model per variant in `output/<variant name>/`, tensor by tensor
+    /// for all variants together, so each input tensor is fetched from disk once while its pages
+    /// are hot. Same guarantees as `run` (temporary folder, renamed when all variants are done).
+    public static func runSweep(
+        _ plans: [(name: String, plan: MergePlan)], output: URL, options: MergeOptions, progress: (any MergeProgress)? = nil
+    ) throws -> MergeSummary {
+        try runAll(plans.map { ($0.name, $0.plan) }, output: output, options: options, progress: progress)
+    }
+
+    static func runAll(
+        _ plans: [(String?, MergePlan)], output: URL, options: MergeOptions, progress: (any MergeProgress)?
+    ) throws -> MergeSummary {
         let start = Date()
         let fm = FileManager.default
         let output = output.standardizedFileURL
         try checkOutput(output, overwrite: options.overwrite)
+        let first = plans[0].1
+        for (name, plan) in plans.dropFirst() {
+            guard plan.tasks.map(\.outputName) == first.tasks.map(\.outputName) else {
+                throw MergeError.config("variant \(name ?? "?") produces different tensors from the first variant")
+            }
+        }
         let parent = output.deletingLastPathComponent()
         let temp = parent.appendingPathComponent(".\(output.lastPathComponent).mixmerge-tmp-\(getpid())")
         try? fm.removeItem(at: temp)
@@ -76,7 +99,13 @@ public enum Merger {
             throw MergeError.output("output folder \(output.path) is not writable: cannot create files in \(parent.path)")
         }
         do {
-            let shards = try write(plan, into: temp, options: options, progress: progress)
+            var folders: [URL] = []
+            for (name, _) in plans {
+                let folder = name.map { temp.appendingPathComponent($0) } ?? temp
+                if name != nil { try fm.createDirectory(at: folder, withIntermediateDirectories: false) }
+                folders.append(folder)
+            }
+            let shards = try write(plans.map(\.1), into: folders, options: options, progress: progress)
             if fm.fileExists(atPath: output.path) {
                 do { try fm.removeItem(at: output) } catch {
                     throw MergeError.output("cannot replace \(output.path): \(error.localizedDescription)")
@@ -86,10 +115,11 @@ public enum Merger {
                 throw MergeError.output("cannot move the finished merge into \(output.path) (\(String(cString: strerror(errno))))")
             }
             return MergeSummary(
-                method: plan.method.name, output: output.path, tensors: plan.tasks.count, parameters: plan.parameterCount,
-                inputBytes: plan.inputBytes, outputBytes: plan.outputBytes, shards: shards,
+                method: first.method.name, output: output.path, tensors: first.tasks.count, parameters: first.parameterCount,
+                inputBytes: first.inputBytes, outputBytes: first.outputBytes * plans.count,
+                shards: plans.count == 1 ? shards[0] : zip(plans, shards).flatMap { p, s in s.map { "\(p.0 ?? "")/\($0)" } },
                 seconds: Date().timeIntervalSince(start), threads: options.threads, peakRSSBytes: peakResidentBytes(),
-                warnings: plan.warnings)
+                warnings: first.warnings, variants: plans.count == 1 && plans[0].0 == nil ? nil : plans.map { $0.0 ?? "" })
         } catch {
             try? fm.removeItem(at: temp)
             throw error
@@ -115,39 +145,48 @@ public enum Merger {
     }
 
     static func write(
-        _ plan: MergePlan, into folder: URL, options: MergeOptions, progress: (any MergeProgress)?
-    ) throws -> [String] {
-        let planned = plan.tasks.map { PlannedTensor(name: $0.outputName, dtype: $0.outDType, shape: $0.shape) }
-        let writer: ShardedWriter
-        do {
-            writer = try ShardedWriter(
-                directory: folder, tensors: planned, maxShardSize: options.outShardSize,
-                indexMetadata: [("mixmerge_version", .string(mixmergeVersion))])
-        } catch let e as CheckpointError {
-            throw MergeError.output(e.description)
-        }
-        let threads = max(1, options.threads)
-        let pool = ScratchPool(workers: threads, maxInputs: plan.tasks.map(\.inputs.count).max() ?? 1)
-        var written = 0
-        let totalBytes = plan.outputBytes
-        let random = RandomSource(seed: options.seed ?? 0)
-        for (i, task) in plan.tasks.enumerated() {
-            let io = TensorIO(task: task, writer: writer, threads: threads, pool: pool, random: random)
+        _ plans: [MergePlan], into folders: [URL], options: MergeOptions, progress: (any MergeProgress)?
+    ) throws -> [[String]] {
+        var writers: [ShardedWriter] = []
+        for (plan, folder) in zip(plans, folders) {
+            let planned = plan.tasks.map { PlannedTensor(name: $0.outputName, dtype: $0.outDType, shape: $0.shape) }
             do {
-                if task.computeDType.isComputed {
-                    try plan.method.merge(task, io)
-                } else {
-                    try copyUncomputed(task, io, plan)
-                }
+                writers.append(try ShardedWriter(
+                    directory: folder, tensors: planned, maxShardSize: options.outShardSize,
+                    indexMetadata: [("mixmerge_version", .string(mixmergeVersion))]))
             } catch let e as CheckpointError {
                 throw MergeError.output(e.description)
             }
-            written += task.outputBytes
-            progress?.merge(finished: task, index: i, of: plan.tasks.count, bytesWritten: written, totalBytes: totalBytes)
         }
-        do { try writer.finish() } catch let e as CheckpointError { throw MergeError.output(e.description) }
-        try writeSideFiles(plan, into: folder, options: options)
-        return writer.shardNames
+        let threads = max(1, options.threads)
+        let first = plans[0]
+        let pool = ScratchPool(workers: threads, maxInputs: first.tasks.map(\.inputs.count).max() ?? 1)
+        var written = 0
+        let totalBytes = plans.reduce(0) { $0 + $1.outputBytes }
+        // Each variant draws from its own generator, seeded alike: a variant's bytes equal a plain run's.
+        let randoms = plans.map { _ in RandomSource(seed: options.seed ?? 0) }
+        for i in first.tasks.indices {
+            for (v, plan) in plans.enumerated() {
+                let task = plan.tasks[i]
+                let io = TensorIO(task: task, writer: writers[v], threads: threads, pool: pool, random: randoms[v])
+                do {
+                    if task.computeDType.isComputed {
+                        try plan.method.merge(task, io)
+                    } else {
+                        try copyUncomputed(task, io, plan)
+                    }
+                } catch let e as CheckpointError {
+                    throw MergeError.output(e.description)
+                }
+                written += task.outputBytes
+            }
+            progress?.merge(finished: first.tasks[i], index: i, of: first.tasks.count, bytesWritten: written, totalBytes: totalBytes)
+        }
+        for (v, writer) in writers.enumerated() {
+            do { try writer.finish() } catch let e as CheckpointError { throw MergeError.output(e.description) }
+            try writeSideFiles(plans[v], into: folders[v], options: options)
+        }
+        return writers.map(\.shardNames)
     }
 
     /// Tensors of a dtype that is not computed (integers, float64) are copied when every input

@@ -121,3 +121,54 @@ struct NearSwapTests {
         }
     }
 }
+
+@Suite("karcher and sce")
+struct KarcherSCETests {
+    static let models = fixtures.appendingPathComponent("models/llama")
+
+    @Test("karcher of two models: the geodesic midpoint of their directions, scaled by their mean norm")
+    func karcherMidpoint() throws {
+        let out = try merge("""
+            merge_method: karcher
+            models:
+              - {model: ../../models/llama/ft1}
+              - {model: ../../models/llama/ft2}
+            dtype: float32
+            """)
+        let r = try loadTensors(out), a = try loadTensors(Self.models.appendingPathComponent("ft1")),
+            b = try loadTensors(Self.models.appendingPathComponent("ft2"))
+        for name in ["model.layers.1.self_attn.q_proj.weight", "model.norm.weight"] {
+            let x = a[name]!.values.map(Double.init), y = b[name]!.values.map(Double.init), z = r[name]!.values.map(Double.init)
+            func norm(_ v: [Double]) -> Double { v.reduce(0) { $0 + $1 * $1 }.squareRoot() }
+            let nx = norm(x), ny = norm(y)
+            let mid = x.indices.map { x[$0] / nx + y[$0] / ny }
+            let nm = norm(mid)
+            let expected = mid.map { $0 / nm * (nx + ny) / 2 }
+            let worst = zip(z, expected).map { abs($0 - $1) }.max() ?? 0
+            #expect(worst < 1e-4 * (nx + ny) / 2 / Double(z.count).squareRoot() * 10, "\(name): \(worst)")
+        }
+    }
+
+    @Test("sce with one model returns that model; select_topk keeps the most variable elements")
+    func sce() throws {
+        let one = try merge("""
+            merge_method: sce
+            base_model: ../../models/llama/base
+            models: [{model: ../../models/llama/ft1}]
+            dtype: float32
+            """)
+        let r = try loadTensors(one), a = try loadTensors(Self.models.appendingPathComponent("ft1"))
+        let name = "model.layers.2.mlp.down_proj.weight"
+        #expect(zip(r[name]!.values, a[name]!.values).allSatisfy { abs($0 - $1) <= 1e-6 })
+        let sparse = try merge("""
+            merge_method: sce
+            base_model: ../../models/llama/base
+            models: [{model: ../../models/llama/ft1}, {model: ../../models/llama/ft2}]
+            parameters: {select_topk: 0.25}
+            dtype: float32
+            """)
+        let s = try loadTensors(sparse), base = try loadTensors(Self.models.appendingPathComponent("base"))
+        let changed = zip(s[name]!.values, base[name]!.values).filter { $0 != $1 }.count
+        #expect(changed <= Int(0.25 * Double(s[name]!.values.count)) && changed > 0)
+    }
+}

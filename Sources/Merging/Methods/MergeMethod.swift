@@ -69,12 +69,12 @@ public enum MergeMethods {
     public static let all: [any MergeMethod] = [
         Linear(), SLERP(), NuSLERP(), TaskArithmetic(), Passthrough(),
         TIES(), DARETIES(), DARELinear(), Breadcrumbs(), BreadcrumbsTIES(), DELLA(), DELLALinear(),
-        ModelStock(), NearSwap(), MultiSLERP(),
+        ModelStock(), NearSwap(), MultiSLERP(), Karcher(), SCE(),
     ]
 
     /// mergekit methods not implemented yet (answered with a specific message).
     public static let plannedNames: Set<String> = [
-        "sce", "karcher", "arcee_fusion", "ram", "ramplus_tl",
+        "arcee_fusion", "ram", "ramplus_tl",
     ]
 
     public static func named(_ name: String) -> (any MergeMethod)? { all.first { $0.name == name } }

@@ -172,3 +172,32 @@ struct KarcherSCETests {
         #expect(changed <= Int(0.25 * Double(s[name]!.values.count)) && changed > 0)
     }
 }
+
+@Suite("arcee_fusion")
+struct ArceeFusionTests {
+    @Test("each element is the base's or the other model's; float32 output like mergekit's (issue #604)")
+    func fusion() throws {
+        let out = try merge("""
+            merge_method: arcee_fusion
+            base_model: ../../models/llama/base
+            models: [{model: ../../models/llama/base}, {model: ../../models/llama/ft1}]
+            dtype: bfloat16
+            """)
+        let r = try loadTensors(out)
+        let a = try loadTensors(fixtures.appendingPathComponent("models/llama/base"))
+        let b = try loadTensors(fixtures.appendingPathComponent("models/llama/ft1"))
+        let name = "model.layers.0.mlp.gate_proj.weight"
+        #expect(r[name]?.info.dtype == .f32)
+        let (rv, av, bv) = (r[name]!.values, a[name]!.values.map(Rounding.toBF16), b[name]!.values.map(Rounding.toBF16))
+        var fromOther = 0
+        for i in rv.indices {
+            let isBase = rv[i] == av[i]
+            let isOther = rv[i] == av[i] + Rounding.toBF16(bv[i] - av[i])
+            #expect(isBase || isOther)
+            if !isBase && isOther { fromOther += 1 }
+        }
+        // median + 1.5·IQR keeps the outliers only: some but few elements come from the other model.
+        #expect(fromOther > 0 && fromOther < rv.count / 4)
+        #expect(try ModelConfig.read(folder: out)?.dtypeName == "bfloat16")
+    }
+}

@@ -319,8 +319,9 @@ public final class TensorIO {
         }
     }
 
-    /// Writes a whole result: rounded to the compute dtype, then stored as the output dtype.
-    public func writeWhole(_ values: [Float]) throws {
+    /// Writes a whole result: rounded to the compute dtype (or `roundingTo`), then stored as the
+    /// output dtype.
+    public func writeWhole(_ values: [Float], roundingTo resultDType: DType? = nil) throws {
         precondition(values.count == task.count)
         let outSize = task.outDType.size
         var offset = 0
@@ -333,7 +334,7 @@ public final class TensorIO {
                 while done < n {
                     let b = min(Self.blockSize, n - done)
                     scratch.out.update(from: src.baseAddress! + offset + done, count: b)
-                    Convert.round(scratch.out, count: b, to: task.computeDType)
+                    Convert.round(scratch.out, count: b, to: resultDType ?? task.computeDType)
                     Convert.narrow(scratch.out, count: b, to: task.outDType, into: scratch.staging + done * outSize)
                     done += b
                 }

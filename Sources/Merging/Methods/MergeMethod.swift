@@ -54,12 +54,15 @@ public protocol MergeMethod: Sendable {
     var contract: MethodContract { get }
     /// Checks a planned task before anything is merged (a config error that depends on the tensor).
     func validate(_ task: TensorTask) throws
+    /// The dtype the method returns when `out_dtype` is not set (the compute dtype, except arcee_fusion).
+    func resultDType(compute: DType) -> DType
     /// Merges one output tensor, reading its inputs and writing its output through `io`.
     func merge(_ task: TensorTask, _ io: TensorIO) throws
 }
 
 extension MergeMethod {
     public func validate(_ task: TensorTask) throws {}
+    public func resultDType(compute: DType) -> DType { compute }
 
     public func spec(_ name: String) -> ParameterSpec? { parameters.first { $0.name == name } }
 }
@@ -69,12 +72,12 @@ public enum MergeMethods {
     public static let all: [any MergeMethod] = [
         Linear(), SLERP(), NuSLERP(), TaskArithmetic(), Passthrough(),
         TIES(), DARETIES(), DARELinear(), Breadcrumbs(), BreadcrumbsTIES(), DELLA(), DELLALinear(),
-        ModelStock(), NearSwap(), MultiSLERP(), Karcher(), SCE(),
+        ModelStock(), NearSwap(), MultiSLERP(), Karcher(), SCE(), ArceeFusion(),
     ]
 
     /// mergekit methods not implemented yet (answered with a specific message).
     public static let plannedNames: Set<String> = [
-        "arcee_fusion", "ram", "ramplus_tl",
+        "ram", "ramplus_tl",
     ]
 
     public static func named(_ name: String) -> (any MergeMethod)? { all.first { $0.name == name } }

@@ -308,7 +308,7 @@ public struct Planner {
             }
             compute = dtypes[0]
         }
-        let out = compute.isComputed ? (config.outDType ?? compute) : compute
+        let out = compute.isComputed ? (config.outDType ?? method.resultDType(compute: compute)) : compute
         return TensorTask(
             outputName: output, shape: shape, inputs: inputs, baseIndex: baseIndex, computeDType: compute,
             outDType: out, modelParameters: perModel, globalParameters: global, t: t, layer: layer)

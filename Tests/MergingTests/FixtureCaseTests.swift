@@ -11,6 +11,7 @@ struct FixtureCaseTests {
     static let methods = [
         "linear", "slerp", "nuslerp", "task_arithmetic", "passthrough",
         "ties", "dare_ties", "dare_linear", "breadcrumbs", "della", "model_stock", "multislerp",
+        "karcher", "sce", "nearswap", "arcee_fusion", "della_linear", "breadcrumbs_ties",
     ]
 
     static var cases: [String] {
@@ -26,6 +27,8 @@ struct FixtureCaseTests {
         case "slerp": dtype == .f32 ? .ulpAtAbsMax(32) : .ulpOfValue(1)
         case "nuslerp": dtype == .f32 ? .ulpAtAbsMax(32) : .ulpAtAbsMax(2)
         case "model_stock": .ulpAtAbsMax(4)
+        case "karcher": dtype == .f32 ? .ulpAtAbsMax(32) : .ulpAtAbsMax(2)
+        case "sce", "nearswap": .ulpAtAbsMax(2)
         case "multislerp": dtype == .f32 ? .ulpAtAbsMax(32) : .ulpAtAbsMax(2)
         default: .bitExact
         }
@@ -54,10 +57,13 @@ struct FixtureCaseTests {
         let exactInputs = plan.tasks.allSatisfy { t in t.computeDType == .f32 && t.inputs.allSatisfy { $0.dtype == .f32 } }
         let problems: [String]
         switch method {
-        case "ties", "breadcrumbs" where !exactInputs:
+        case let m where ["ties", "breadcrumbs", "breadcrumbs_ties"].contains(m) && !exactInputs:
             // bf16/f16 deltas have many equal magnitudes; mergekit's unstable sort keeps an arbitrary
             // subset of those tied at the selection boundary. Anything else must be bit-exact.
             problems = try TieBoundaryCheck.compare(out, expected, plan)
+        case "arcee_fusion":
+            // An element whose importance lands on the threshold within float rounding may flip.
+            problems = try compareMostlyClose(out, expected, share: 0.999, relative: 1e-6)
         case "della" where !exactInputs:
             // Same ties in DELLA's per-row ranks: a few keep probabilities differ, and with L1 rescale
             // the whole tensor's factor moves slightly.

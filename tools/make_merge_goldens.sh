@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Dev tool (not used at run time): golden merges made by the real mergekit 0.1.5 for methods the
+# shared reference set does not cover. Needs mergekit 0.1.5 (torch 2.15 CPU) in a venv:
+#   python3 -m venv /tmp/mk && /tmp/mk/bin/pip install mergekit==0.1.5
+#   MERGEKIT=/tmp/mk/bin/mergekit-yaml tools/make_merge_goldens.sh
+set -euo pipefail
+cd "$(dirname "$0")/../fixtures/merges"
+MERGEKIT=${MERGEKIT:-mergekit-yaml}
+case_() {  # name seed yaml
+  local name=$1 seed=$2 yaml=$3
+  mkdir -p "$name"
+  printf '%s\n' "$yaml" > "$name/config.yml"
+  local method=$(sed -n 's/^merge_method: //p' "$name/config.yml")
+  printf 'method=%s seed=%s made by tools/make_merge_goldens.sh with mergekit 0.1.5, torch 2.15 (CPU)\n\nRegenerate (inside this folder): `mergekit-yaml config.yml expected --random-seed %s --no-write-model-card --quiet`\n' "$method" "$seed" "$seed" > "$name/CASE.md"
+  rm -rf "$name/expected.tmp"
+  (cd "$name" && "$MERGEKIT" config.yml expected.tmp --random-seed "$seed" --no-write-model-card --quiet)
+  mkdir -p "$name/expected"
+  cp "$name/expected.tmp/config.json" "$name/expected.tmp/model.safetensors" "$name/expected/"
+  rm -rf "$name/expected.tmp"
+  echo "made $name"
+}
+L=../../models/llama
+case_ llama-karcher-a 0 "merge_method: karcher
+models:
+- {model: $L/ft1}
+- {model: $L/ft2}
+- {model: $L/ft3}
+dtype: float32"
+case_ llama-karcher-b 0 "merge_method: karcher
+base_model: $L/base
+models:
+- {model: $L/ft1}
+- {model: $L/ft2}
+parameters: {max_iter: 5}
+dtype: bfloat16"
+case_ llama-sce-a 0 "merge_method: sce
+base_model: $L/base
+models:
+- {model: $L/ft1}
+- {model: $L/ft2}
+- {model: $L/ft3}
+parameters: {select_topk: 0.5}
+dtype: float32"
+case_ llama-sce-b 0 "merge_method: sce
+base_model: $L/base
+models:
+- {model: $L/ft1}
+- {model: $L/ft2}
+dtype: bfloat16"
+case_ llama-nearswap-a 0 "merge_method: nearswap
+base_model: $L/base
+models:
+- {model: $L/base}
+- {model: $L/ft1}
+parameters: {t: 0.01}
+dtype: float32"
+case_ qwen2-nearswap-b 0 "merge_method: nearswap
+base_model: ../../models/qwen2/base
+models:
+- {model: ../../models/qwen2/base}
+- {model: ../../models/qwen2/ft2}
+parameters: {t: 0.02}
+dtype: bfloat16"
+case_ llama-arcee_fusion-a 0 "merge_method: arcee_fusion
+base_model: $L/base
+models:
+- {model: $L/base}
+- {model: $L/ft1}
+dtype: float32"
+case_ mistral-arcee_fusion-b 0 "merge_method: arcee_fusion
+base_model: ../../models/mistral/base
+models:
+- {model: ../../models/mistral/base}
+- {model: ../../models/mistral/ft2}
+dtype: bfloat16"
+case_ llama-della_linear-a 5 "merge_method: della_linear
+base_model: $L/base
+models:
+- {model: $L/ft1, parameters: {weight: 0.6, density: 0.5, epsilon: 0.1}}
+- {model: $L/ft2, parameters: {weight: 0.4, density: 0.6}}
+dtype: float32"
+case_ llama-breadcrumbs_ties-a 0 "merge_method: breadcrumbs_ties
+base_model: $L/base
+models:
+- {model: $L/ft1, parameters: {weight: 0.6, density: 0.5, gamma: 0.05}}
+- {model: $L/ft2, parameters: {weight: 0.4, density: 0.7}}
+dtype: float32"

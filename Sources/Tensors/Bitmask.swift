@@ -108,3 +108,40 @@ extension Fused {
         return (allD, keptD)
     }
 }
+
+extension Fused {
+    /// |D(x − b)| bit patterns straight from stored inputs. Fast when both are stored in the
+    /// compute dtype; otherwise each element is widened and rounded to D first.
+    public static func deltaMagnitudeBits(
+        _ x: UnsafeRawPointer, _ xType: DType, _ b: UnsafeRawPointer, _ bType: DType, compute: DType,
+        into out: UnsafeMutablePointer<UInt32>, count: Int
+    ) {
+        if xType == compute && bType == compute {
+            switch compute {
+            case .bf16: storedMagnitudes(BF16Format.self, x, b, out, count)
+            case .f16: storedMagnitudes(F16Format.self, x, b, out, count)
+            default: storedMagnitudes(F32Format.self, x, b, out, count)
+            }
+            return
+        }
+        func load(_ p: UnsafeRawPointer, _ t: DType, _ i: Int) -> Float {
+            let v: Float
+            switch t {
+            case .bf16: v = BF16Format.load(p, i)
+            case .f16: v = F16Format.load(p, i)
+            default: v = F32Format.load(p, i)
+            }
+            return Rounding.round(v, to: compute)
+        }
+        for i in 0..<count {
+            out[i] = Rounding.round(load(x, xType, i) - load(b, bType, i), to: compute).bitPattern & 0x7FFF_FFFF
+        }
+    }
+
+    @inline(__always)
+    static func storedMagnitudes<S: StorageFormat>(
+        _: S.Type, _ x: UnsafeRawPointer, _ b: UnsafeRawPointer, _ out: UnsafeMutablePointer<UInt32>, _ n: Int
+    ) {
+        for i in 0..<n { out[i] = S.round(S.load(x, i) - S.load(b, i)).bitPattern & 0x7FFF_FFFF }
+    }
+}

@@ -54,13 +54,12 @@ struct GeneralizedTaskArithmetic: Sendable {
         }
         let rescale = task.flag("rescale")
         let pass = SparsificationPass(io: io, task: task, base: b)
-        var sparsified: [SparsifiedDelta] = []
-        for j in others {
-            sparsified.append(try pass.run(
-                sparsifier, input: j, density: task.number("density", input: j) ?? 1,
-                gamma: task.number("gamma", input: j) ?? 0.01, epsilon: task.number("epsilon", input: j) ?? 0.15,
-                rescale: rescale))
-        }
+        let sparsified = try pass.runAll(
+            sparsifier, models: others,
+            density: others.map { task.number("density", input: $0) ?? 1 },
+            gamma: others.map { task.number("gamma", input: $0) ?? 0.01 },
+            epsilon: others.map { task.number("epsilon", input: $0) ?? 0.15 },
+            rescale: rescale)
         let weights = others.map { Rounding.round(task.number("weight", input: $0) ?? 0, to: d) }
         var divisor = Rounding.round(weights.dropFirst().reduce(weights[0], +), to: d)
         if abs(divisor) < 1e-8 { divisor = 1 }

@@ -38,144 +38,204 @@ struct SparsificationPass {
     /// The working dtype of the random sparsifiers: bf16 stays bf16, f16/f32 work in f32 (CPU rules).
     var randomWorkDType: DType { compute == .bf16 ? .bf16 : .f32 }
 
-    func run(_ kind: Sparsifier, input j: Int, density: Double, gamma: Double, epsilon: Double, rescale: Bool) throws -> SparsifiedDelta {
-        guard kind != .none, density < 1 else { return SparsifiedDelta(keep: nil, scale: nil, scaleDType: compute) }
-        var workDType = compute
-        let keep: Bitmask
-        switch kind {
-        case .none:
-            preconditionFailure()
-        case .magnitude:
-            if density <= 0 { return SparsifiedDelta(keep: Bitmask(count: n), scale: nil, scaleDType: compute) }
-            let k = max(1, Int(density * Double(n)))
-            keep = try rankRange(j, (n - k)..<n)
-        case .outliers:
-            let target = Int(density * Double(n))
-            let top = Int(gamma * Double(n))
-            let bottom = max(0, n - target - top)
-            keep = target > 0 ? try rankRange(j, bottom..<(bottom + target)) : Bitmask(count: n)
-        case .random:
-            workDType = randomWorkDType
-            keep = bernoulli(Rounding.round(density, to: workDType))
-        case .della:
-            workDType = randomWorkDType
-            if density <= 0 { return SparsifiedDelta(keep: Bitmask(count: n), scale: nil, scaleDType: compute) }
-            keep = try della(j, density: density, epsilon: epsilon, work: workDType)
+    /// Sparsifies every model of the task (in config order — the order random draws are made in).
+    /// Magnitude selection and L1 sums stream over the tensor once for all models together.
+    func runAll(_ kind: Sparsifier, models: [Int], density: [Double], gamma: [Double], epsilon: [Double], rescale: Bool) throws -> [SparsifiedDelta] {
+        var result = models.map { _ in SparsifiedDelta(keep: nil, scale: nil, scaleDType: compute) }
+        let active = models.indices.filter { kind != .none && density[$0] < 1 }
+        guard !active.isEmpty else { return result }
+        var rankRequests: [(Int, Range<Int>)] = []
+        for k in active {
+            switch kind {
+            case .none:
+                break
+            case .magnitude:
+                if density[k] <= 0 { result[k].keep = Bitmask(count: n); continue }
+                let count = max(1, Int(density[k] * Double(n)))
+                rankRequests.append((k, (n - count)..<n))
+            case .outliers:
+                let target = Int(density[k] * Double(n))
+                let top = Int(gamma[k] * Double(n))
+                let bottom = max(0, n - target - top)
+                if target > 0 { rankRequests.append((k, bottom..<(bottom + target))) } else { result[k].keep = Bitmask(count: n) }
+            case .random:
+                result[k].scaleDType = randomWorkDType
+                result[k].keep = bernoulli(Rounding.round(density[k], to: randomWorkDType))
+            case .della:
+                result[k].scaleDType = randomWorkDType
+                if density[k] <= 0 { result[k].keep = Bitmask(count: n); continue }
+                result[k].keep = try della(models[k], density: density[k], epsilon: epsilon[k], work: randomWorkDType)
+            }
         }
-        var scale: Float?
-        if rescale { scale = try l1Rescale(j, keep, work: workDType) }
-        return SparsifiedDelta(keep: keep, scale: scale, scaleDType: workDType)
+        if !rankRequests.isEmpty {
+            let masks = try rankRanges(rankRequests.map { (models[$0.0], $0.1) })
+            for (i, request) in rankRequests.enumerated() { result[request.0].keep = masks[i] }
+        }
+        if rescale {
+            let targets = active.filter { k in density[k] > 0 && result[k].keep != nil }
+            let scales = try l1Rescale(targets.map { (models[$0], result[$0].keep!, result[$0].scaleDType) })
+            for (i, k) in targets.enumerated() { result[k].scale = scales[i] }
+        }
+        return result
+    }
+
+    /// Per block, |δ| bit patterns of several models (one buffer each), from the stored inputs.
+    func forEachMagnitudeBlock(
+        _ models: [Int], _ body: (_ item: Int, _ offset: Int, _ count: Int, _ bits: [UnsafeMutablePointer<UInt32>]) -> Void
+    ) throws {
+        let block = TensorIO.blockSize
+        let b = base
+        try io.forEachItem { item, range, inputs in
+            let buffers = models.map { _ in UnsafeMutablePointer<UInt32>.allocate(capacity: block) }
+            defer { for p in buffers { p.deallocate() } }
+            var offset = 0
+            while offset < range.count {
+                let c = min(block, range.count - offset)
+                for (k, j) in models.enumerated() {
+                    let xj = task.inputs[j], bb = task.inputs[b]
+                    Fused.deltaMagnitudeBits(
+                        inputs[j] + offset * xj.dtype.size, xj.dtype, inputs[b] + offset * bb.dtype.size, bb.dtype,
+                        compute: compute, into: buffers[k], count: c)
+                }
+                body(item, range.lowerBound + offset, c, buffers)
+                offset += c
+            }
+        }
     }
 
     // MARK: Magnitude ranks
 
-    /// Elements whose ascending rank of |δ| lies in `ranks` (ties: lower index, lower rank).
-    func rankRange(_ j: Int, _ ranks: Range<Int>) throws -> Bitmask {
-        let keep = Bitmask(count: n)
-        guard !ranks.isEmpty else { return keep }
+    /// For each (model, ranks): the elements whose ascending rank of |δ| lies in `ranks` (ties: lower
+    /// index, lower rank). All models share each streaming pass.
+    func rankRanges(_ requests: [(Int, Range<Int>)]) throws -> [Bitmask] {
+        let m = requests.count
+        let models = requests.map(\.0)
         let items = io.items
-        let d = compute, b = base
-        // Pass 1: per-item histograms of the high 16 bits of |δ|.
-        let high = UnsafeMutablePointer<Int>.allocate(capacity: items * 65536)
-        high.initialize(repeating: 0, count: items * 65536)
+        let bins = 65536
+        // Pass 1: per-item, per-model histograms of the high 16 bits of |δ|.
+        let high = UnsafeMutablePointer<Int32>.allocate(capacity: items * m * bins)
+        high.initialize(repeating: 0, count: items * m * bins)
         defer { high.deallocate() }
         let highBox = UncheckedSendable(high)
-        try io.forEachBlock(only: [j, b]) { item, block in
-            let h = highBox.value + item * 65536
-            let bits = magnitudes(block, j, b, d)
-            for i in 0..<block.count { h[Int(bits[i] >> 16)] += 1 }
-        }
-        var totalHigh = [Int](repeating: 0, count: 65536)
-        for item in 0..<items { for k in 0..<65536 { totalHigh[k] += high[item * 65536 + k] } }
-        let lo = totalHigh.withUnsafeBufferPointer { RadixSelect.locate($0.baseAddress!, bins: 65536, rank: ranks.lowerBound) }
-        let hi = totalHigh.withUnsafeBufferPointer { RadixSelect.locate($0.baseAddress!, bins: 65536, rank: ranks.upperBound - 1) }
-        // Pass 2: per-item histograms of the low 16 bits inside the two chosen high bins — not
-        // needed for bfloat16 deltas, whose low 16 bits are zero (the high bin is the value).
-        let binLo = UInt32(lo.bin), binHi = UInt32(hi.bin)
-        let tLo: UInt32, tHi: UInt32, belowLo: Int, belowHi: Int
-        var tiesLo = [Int](repeating: 0, count: items + 1), tiesHi = [Int](repeating: 0, count: items + 1)
-        if d == .bf16 {
-            (tLo, tHi, belowLo, belowHi) = (binLo << 16, binHi << 16, lo.below, hi.below)
-            for item in 0..<items {
-                tiesLo[item + 1] = tiesLo[item] + high[item * 65536 + lo.bin]
-                tiesHi[item + 1] = tiesHi[item] + high[item * 65536 + hi.bin]
+        try forEachMagnitudeBlock(models) { item, _, count, bits in
+            for k in 0..<m {
+                let h = highBox.value + (item * m + k) * bins
+                let v = bits[k]
+                for i in 0..<count { h[Int(v[i] >> 16)] &+= 1 }
             }
-        } else {
-            let low = UnsafeMutablePointer<Int>.allocate(capacity: items * 2 * 65536)
-            low.initialize(repeating: 0, count: items * 2 * 65536)
+        }
+        struct Selection { var tLo: UInt32; var tHi: UInt32; var belowLo: Int; var belowHi: Int; var tiesLo: [Int]; var tiesHi: [Int] }
+        var selections: [Selection] = []
+        var needLow: [(k: Int, lo: (bin: Int, below: Int), hi: (bin: Int, below: Int))] = []
+        for (k, request) in requests.enumerated() {
+            var total = [Int](repeating: 0, count: bins)
+            for item in 0..<items { let h = high + (item * m + k) * bins; for b in 0..<bins { total[b] += Int(h[b]) } }
+            let lo = total.withUnsafeBufferPointer { RadixSelect.locate($0.baseAddress!, bins: bins, rank: request.1.lowerBound) }
+            let hi = total.withUnsafeBufferPointer { RadixSelect.locate($0.baseAddress!, bins: bins, rank: request.1.upperBound - 1) }
+            var sel = Selection(tLo: UInt32(lo.bin) << 16, tHi: UInt32(hi.bin) << 16, belowLo: lo.below, belowHi: hi.below,
+                                tiesLo: [Int](repeating: 0, count: items + 1), tiesHi: [Int](repeating: 0, count: items + 1))
+            if compute == .bf16 {
+                // bfloat16 deltas have zero low bits: the high bin is the value.
+                for item in 0..<items {
+                    sel.tiesLo[item + 1] = sel.tiesLo[item] + Int(high[(item * m + k) * bins + lo.bin])
+                    sel.tiesHi[item + 1] = sel.tiesHi[item] + Int(high[(item * m + k) * bins + hi.bin])
+                }
+            } else {
+                needLow.append((k, lo, hi))
+            }
+            selections.append(sel)
+        }
+        if !needLow.isEmpty {
+            // Pass 2: low 16 bits inside the chosen high bins.
+            let l = needLow.count
+            let low = UnsafeMutablePointer<Int32>.allocate(capacity: items * l * 2 * bins)
+            low.initialize(repeating: 0, count: items * l * 2 * bins)
             defer { low.deallocate() }
             let lowBox = UncheckedSendable(low)
-            try io.forEachBlock(only: [j, b]) { item, block in
-                let h = lowBox.value + item * 2 * 65536
-                let bits = magnitudes(block, j, b, d)
-                for i in 0..<block.count {
-                    let top = bits[i] >> 16
-                    if top == binLo { h[Int(bits[i] & 0xFFFF)] += 1 }
-                    if top == binHi { h[65536 + Int(bits[i] & 0xFFFF)] += 1 }
-                }
-            }
-            var totalLo = [Int](repeating: 0, count: 65536), totalHi = [Int](repeating: 0, count: 65536)
-            for item in 0..<items {
-                for k in 0..<65536 {
-                    totalLo[k] += low[item * 131072 + k]
-                    totalHi[k] += low[item * 131072 + 65536 + k]
-                }
-            }
-            let l = totalLo.withUnsafeBufferPointer { RadixSelect.locate($0.baseAddress!, bins: 65536, rank: ranks.lowerBound - lo.below) }
-            let h = totalHi.withUnsafeBufferPointer { RadixSelect.locate($0.baseAddress!, bins: 65536, rank: ranks.upperBound - 1 - hi.below) }
-            (tLo, tHi) = (binLo << 16 | UInt32(l.bin), binHi << 16 | UInt32(h.bin))
-            (belowLo, belowHi) = (lo.below + l.below, hi.below + h.below)
-            // Ties before each item, in index order.
-            for item in 0..<items {
-                tiesLo[item + 1] = tiesLo[item] + low[item * 131072 + l.bin]
-                tiesHi[item + 1] = tiesHi[item] + low[item * 131072 + 65536 + h.bin]
-            }
-        }
-        // Pass 3: the mask. Blocks of an item arrive in order on one worker: running tie counters per item.
-        let counters = UnsafeMutablePointer<(Int, Int)>.allocate(capacity: items)
-        for item in 0..<items { counters[item] = (tiesLo[item], tiesHi[item]) }
-        defer { counters.deallocate() }
-        let countersBox = UncheckedSendable(counters)
-        let rlo = ranks.lowerBound, rhi = ranks.upperBound
-        try io.forEachBlock(only: [j, b]) { item, block in
-            var (eqLo, eqHi) = countersBox.value[item]
-            let bits = magnitudes(block, j, b, d)
-            // Blocks start on multiples of 64 elements: build whole mask words.
-            var i = 0
-            while i < block.count {
-                let c = min(64, block.count - i)
-                var word: UInt64 = 0
-                for k in 0..<c {
-                    let v = bits[i + k]
-                    if v == tLo || v == tHi {
-                        var kept = true
-                        if v == tLo {
-                            if belowLo + eqLo < rlo { kept = false }
-                            eqLo += 1
-                        }
-                        if v == tHi {
-                            if belowHi + eqHi >= rhi { kept = false }
-                            eqHi += 1
-                        }
-                        if kept { word |= 1 << UInt64(k) }
-                    } else {
-                        word |= UInt64(v > tLo && v < tHi ? 1 : 0) << UInt64(k)
+            let lowModels = needLow.map { requests[$0.k].0 }
+            let binsLo = needLow.map { UInt32($0.lo.bin) }, binsHi = needLow.map { UInt32($0.hi.bin) }
+            try forEachMagnitudeBlock(lowModels) { item, _, count, bits in
+                for k in 0..<l {
+                    let h = lowBox.value + (item * l + k) * 2 * bins
+                    let v = bits[k]
+                    for i in 0..<count {
+                        let top = v[i] >> 16
+                        if top == binsLo[k] { h[Int(v[i] & 0xFFFF)] &+= 1 }
+                        if top == binsHi[k] { h[bins + Int(v[i] & 0xFFFF)] &+= 1 }
                     }
                 }
-                keep.words[(block.offset + i) >> 6] = word
-                i += c
             }
-            countersBox.value[item] = (eqLo, eqHi)
+            for (q, need) in needLow.enumerated() {
+                var totalLo = [Int](repeating: 0, count: bins), totalHi = [Int](repeating: 0, count: bins)
+                for item in 0..<items {
+                    let h = low + (item * l + q) * 2 * bins
+                    for b in 0..<bins { totalLo[b] += Int(h[b]); totalHi[b] += Int(h[bins + b]) }
+                }
+                let ranks = requests[need.k].1
+                let a = totalLo.withUnsafeBufferPointer { RadixSelect.locate($0.baseAddress!, bins: bins, rank: ranks.lowerBound - need.lo.below) }
+                let c = totalHi.withUnsafeBufferPointer { RadixSelect.locate($0.baseAddress!, bins: bins, rank: ranks.upperBound - 1 - need.hi.below) }
+                var sel = selections[need.k]
+                sel.tLo = UInt32(need.lo.bin) << 16 | UInt32(a.bin)
+                sel.tHi = UInt32(need.hi.bin) << 16 | UInt32(c.bin)
+                sel.belowLo = need.lo.below + a.below
+                sel.belowHi = need.hi.below + c.below
+                for item in 0..<items {
+                    let h = low + (item * l + q) * 2 * bins
+                    sel.tiesLo[item + 1] = sel.tiesLo[item] + Int(h[a.bin])
+                    sel.tiesHi[item + 1] = sel.tiesHi[item] + Int(h[bins + c.bin])
+                }
+                selections[need.k] = sel
+            }
         }
-        return keep
-    }
-
-    /// |D(xⱼ − b)| bit patterns of a block, in the block's first scratch buffer.
-    @inline(__always)
-    func magnitudes(_ block: Block, _ j: Int, _ b: Int, _ d: DType) -> UnsafeMutablePointer<UInt32> {
-        let bits = UnsafeMutableRawPointer(block.scratch.0).assumingMemoryBound(to: UInt32.self)
-        Fused.deltaMagnitudeBits(block.inputs[j], block.inputs[b], compute: d, into: bits, count: block.count)
-        return bits
+        // Pass 3: the masks. Blocks of an item arrive in order on one worker: running tie counters.
+        let masks = requests.map { _ in Bitmask(count: n) }
+        let counters = UnsafeMutablePointer<(Int, Int)>.allocate(capacity: items * m)
+        for item in 0..<items { for k in 0..<m { counters[item * m + k] = (selections[k].tiesLo[item], selections[k].tiesHi[item]) } }
+        defer { counters.deallocate() }
+        let countersBox = UncheckedSendable(counters)
+        try forEachMagnitudeBlock(models) { item, offset, count, bits in
+            for k in 0..<m {
+                let sel = selections[k]
+                let (tLo, tHi, belowLo, belowHi) = (sel.tLo, sel.tHi, sel.belowLo, sel.belowHi)
+                let rlo = requests[k].1.lowerBound, rhi = requests[k].1.upperBound
+                var (eqLo, eqHi) = countersBox.value[item * m + k]
+                let v = bits[k]
+                let keep = masks[k]
+                // Blocks start on multiples of 64 elements: build whole mask words.
+                var i = 0
+                while i < count {
+                    let c = min(64, count - i)
+                    // Common case first (no tie with a boundary value in these 64): a branch-free pass.
+                    var word: UInt64 = 0
+                    var boundary = false
+                    for t in 0..<c {
+                        let x = v[i + t]
+                        word |= UInt64(x > tLo && x < tHi ? 1 : 0) << UInt64(t)
+                        boundary = boundary || x == tLo || x == tHi
+                    }
+                    if boundary {
+                        for t in 0..<c {
+                            let x = v[i + t]
+                            guard x == tLo || x == tHi else { continue }
+                            var kept = true
+                            if x == tLo {
+                                if belowLo + eqLo < rlo { kept = false }
+                                eqLo += 1
+                            }
+                            if x == tHi {
+                                if belowHi + eqHi >= rhi { kept = false }
+                                eqHi += 1
+                            }
+                            if kept { word |= 1 << UInt64(t) }
+                        }
+                    }
+                    keep.words[(offset + i) >> 6] = word
+                    i += c
+                }
+                countersBox.value[item * m + k] = (eqLo, eqHi)
+            }
+        }
+        return masks
     }
 
     // MARK: Random
@@ -254,33 +314,47 @@ struct SparsificationPass {
 
     /// L1 rescale: `before = Σ|δ|`, `after = Σ|δ·mask|`, both rounded to the work dtype; the kept
     /// deltas are multiplied by `before/after` (rounded), unless either sum is below 1e-7.
-    func l1Rescale(_ j: Int, _ keep: Bitmask, work: DType) throws -> Float? {
+    func l1Rescale(_ requests: [(Int, Bitmask, DType)]) throws -> [Float?] {
+        guard !requests.isEmpty else { return [] }
         let d = compute
-        let before: Float, after: Float
+        var sums = [(Float, Float)](repeating: (0, 0), count: requests.count)
         if n <= Self.torchSingleChunk {
-            // Small tensors: torch sums them in one chunk; reproduce its float32 order exactly.
-            let x = task.inputs[j], b = task.inputs[base]
-            // torch's AVX2 sum kernels (8 lanes): what reproduces the reference merges bit for bit.
-            let width = 8
-            before = Rounding.round(TorchSum.cascade(count: n, vectorWidth: width) { e in
-                Rounding.round(load(x, e) - load(b, e), to: d).magnitude
-            }, to: work)
-            after = Rounding.round(TorchSum.cascade(count: n, vectorWidth: width) { e in
-                keep[e] ? Rounding.round(load(x, e) - load(b, e), to: d).magnitude : 0
-            }, to: work)
-        } else {
-            let b = base
-            let sums = try io.reduce(.whole, width: 2, only: [j, b]) { block, acc in
-                let bits = magnitudes(block, j, b, d)
-                let (all, kept) = Fused.maskedSums(bits, mask: keep, offset: block.offset, count: block.count)
-                acc.add(0, 0, all)
-                acc.add(0, 1, kept)
+            // Small tensors: torch sums them in one chunk; reproduce its float32 order exactly
+            // (its AVX2 kernels, 8 lanes: what reproduces the reference merges bit for bit).
+            let b = task.inputs[base]
+            for (k, (j, keep, _)) in requests.enumerated() {
+                let x = task.inputs[j]
+                let before = TorchSum.cascade(count: n, vectorWidth: 8) { e in Rounding.round(load(x, e) - load(b, e), to: d).magnitude }
+                let after = TorchSum.cascade(count: n, vectorWidth: 8) { e in
+                    keep[e] ? Rounding.round(load(x, e) - load(b, e), to: d).magnitude : 0
+                }
+                sums[k] = (before, after)
             }
-            before = Rounding.round(Float(sums[0]), to: work)
-            after = Rounding.round(Float(sums[1]), to: work)
+        } else {
+            let m = requests.count
+            let partials = UnsafeMutablePointer<Double>.allocate(capacity: io.items * m * 2)
+            partials.initialize(repeating: 0, count: io.items * m * 2)
+            defer { partials.deallocate() }
+            let box = UncheckedSendable(partials)
+            try forEachMagnitudeBlock(requests.map(\.0)) { item, offset, count, bits in
+                for k in 0..<m {
+                    let (all, kept) = Fused.maskedSums(bits[k], mask: requests[k].1, offset: offset, count: count)
+                    box.value[(item * m + k) * 2] += all
+                    box.value[(item * m + k) * 2 + 1] += kept
+                }
+            }
+            for k in 0..<m {
+                var all = 0.0, kept = 0.0
+                for item in 0..<io.items { all += partials[(item * m + k) * 2]; kept += partials[(item * m + k) * 2 + 1] }
+                sums[k] = (Float(all), Float(kept))
+            }
         }
-        guard before >= 1e-7, after >= 1e-7 else { return nil }
-        return Rounding.round(before / after, to: work)
+        return zip(requests, sums).map { request, s in
+            let work = request.2
+            let before = Rounding.round(s.0, to: work), after = Rounding.round(s.1, to: work)
+            guard before >= 1e-7, after >= 1e-7 else { return nil }
+            return Rounding.round(before / after, to: work)
+        }
     }
 
     /// Tensors up to this size are summed by torch in a single chunk (its parallel grain size).

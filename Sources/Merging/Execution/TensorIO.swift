@@ -122,6 +122,41 @@ public final class TensorIO {
         }
     }
 
+    // MARK: Passes — all built on `runItems`, which stages each work item, runs it on a worker,
+    // releases its pages and collects the first error.
+
+    /// Runs `body(item, range, staged inputs, worker)` for every work item, in parallel.
+    func runItems(_ body: (_ item: Int, _ range: Range<Int>, _ inputs: [UnsafeRawPointer], _ worker: Int) throws -> Void) throws {
+        let failure = FailureBox()
+        ParallelFor.run(count: itemCount, threads: threads) { item, worker in
+            let range = (item * Self.itemSize)..<min(task.count, (item + 1) * Self.itemSize)
+            do {
+                try body(item, range, try stage(pool.scratch(worker), range), worker)
+            } catch {
+                failure.set(error)
+            }
+            release(item: range)
+        }
+        if let error = failure.error { throw error }
+    }
+
+    /// Calls `body(offset within the item, count)` for the item's blocks, in order.
+    @inline(__always)
+    func blocks(_ range: Range<Int>, _ body: (_ offset: Int, _ count: Int) throws -> Void) rethrows {
+        var offset = 0
+        while offset < range.count {
+            let n = min(Self.blockSize, range.count - offset)
+            try body(offset, n)
+            offset += n
+        }
+    }
+
+    /// The block of an item at `offset`, with the inputs (or `only` those) widened.
+    func widenedBlock(_ scratch: Scratch, _ staged: [UnsafeRawPointer], _ range: Range<Int>, _ offset: Int, _ n: Int, only: [Int]? = nil) -> Block {
+        load(scratch, staged, offset: offset, count: n, only: only)
+        return Block(inputs: scratch.inputs, out: scratch.out, scratch: (scratch.tmp0, scratch.tmp1), count: n, offset: range.lowerBound + offset)
+    }
+
     /// Runs `kernel` over every block and writes the result: rounded to the compute dtype, then
     /// converted to the output dtype.
     public func elementwise(_ kernel: (Block) -> Void) throws {
@@ -133,30 +168,16 @@ public final class TensorIO {
 
     /// Like `elementwise`, also passing the worker number so kernels can use per-worker scratch.
     public func elementwiseWithWorker(_ kernel: (Block, _ worker: Int) -> Void) throws {
-        let failure = FailureBox()
-        ParallelFor.run(count: itemCount, threads: threads) { item, worker in
+        let outSize = task.outDType.size
+        try runItems { _, range, staged, worker in
             let scratch = pool.scratch(worker)
-            let range = (item * Self.itemSize)..<min(task.count, (item + 1) * Self.itemSize)
-            let staged: [UnsafeRawPointer]
-            do { staged = try stage(scratch, range) } catch { failure.set(error); return }
-            var offset = range.lowerBound
-            let outSize = task.outDType.size
-            while offset < range.upperBound {
-                let n = min(Self.blockSize, range.upperBound - offset)
-                load(scratch, staged, offset: offset - range.lowerBound, count: n)
-                kernel(Block(inputs: scratch.inputs, out: scratch.out, scratch: (scratch.tmp0, scratch.tmp1), count: n, offset: offset), worker)
+            blocks(range) { offset, n in
+                kernel(widenedBlock(scratch, staged, range, offset, n), worker)
                 Convert.round(scratch.out, count: n, to: task.computeDType)
-                Convert.narrow(scratch.out, count: n, to: task.outDType, into: scratch.staging + (offset - range.lowerBound) * outSize)
-                offset += n
+                Convert.narrow(scratch.out, count: n, to: task.outDType, into: scratch.staging + offset * outSize)
             }
-            do {
-                try writer.write(task.outputName, byteOffset: range.lowerBound * outSize, bytes: scratch.staging, count: range.count * outSize)
-            } catch {
-                failure.set(error)
-            }
-            release(item: range)
+            try writer.write(task.outputName, byteOffset: range.lowerBound * outSize, bytes: scratch.staging, count: range.count * outSize)
         }
-        if let error = failure.error { throw error }
     }
 
     /// Whether every input is stored in the compute dtype (then the fused kernels apply).
@@ -168,64 +189,57 @@ public final class TensorIO {
     public func elementwiseStored(
         _ kernel: (_ inputs: [UnsafeRawPointer], _ acc: UnsafeMutablePointer<Float>, _ out: UnsafeMutableRawPointer, _ count: Int) -> Void
     ) throws {
-        let failure = FailureBox()
-        ParallelFor.run(count: itemCount, threads: threads) { item, worker in
+        let outSize = task.outDType.size
+        try runItems { _, range, staged, worker in
             let scratch = pool.scratch(worker)
-            let range = (item * Self.itemSize)..<min(task.count, (item + 1) * Self.itemSize)
-            let staged: [UnsafeRawPointer]
-            do { staged = try stage(scratch, range) } catch { failure.set(error); return }
-            let outSize = task.outDType.size
-            var offset = 0
-            while offset < range.count {
-                let n = min(Self.blockSize, range.count - offset)
-                let inputs = zip(staged, task.inputs).map { $0 + offset * $1.dtype.size }
-                kernel(inputs, scratch.out, scratch.staging + offset * outSize, n)
-                offset += n
+            blocks(range) { offset, n in
+                kernel(zip(staged, task.inputs).map { $0 + offset * $1.dtype.size }, scratch.out, scratch.staging + offset * outSize, n)
             }
-            do {
-                try writer.write(task.outputName, byteOffset: range.lowerBound * outSize, bytes: scratch.staging, count: range.count * outSize)
-            } catch {
-                failure.set(error)
-            }
-            release(item: range)
+            try writer.write(task.outputName, byteOffset: range.lowerBound * outSize, bytes: scratch.staging, count: range.count * outSize)
         }
-        if let error = failure.error { throw error }
     }
+
+    /// Visits every block in parallel, blocks of one item in order on one worker, with the inputs
+    /// widened to float32 (compute-dtype values): `body(item, block)`. `only` limits the widening
+    /// to those inputs (the others' buffers hold stale data).
+    public func forEachBlock(only: [Int]? = nil, _ body: (_ item: Int, _ block: Block) -> Void) throws {
+        try runItems { item, range, staged, worker in
+            let scratch = pool.scratch(worker)
+            blocks(range) { offset, n in body(item, widenedBlock(scratch, staged, range, offset, n, only: only)) }
+        }
+    }
+
+    /// The general streaming pass: `body(item, range, inputs)` for every work item, in parallel,
+    /// with each input's stored bytes at `range.lowerBound`. Items are `itemSize` elements (a
+    /// multiple of 64, so bitmasks split on items never share a word).
+    public func forEachItem(_ body: (_ item: Int, _ range: Range<Int>, _ inputs: [UnsafeRawPointer]) -> Void) throws {
+        try runItems { item, range, staged, _ in body(item, range, staged) }
+    }
+
+    /// The number of work items (`forEachItem` calls).
+    public var items: Int { itemCount }
+
+    /// The shared random stream of the merge (MT19937, seeded once per merge).
+    public var random: RandomSource { randomSource }
 
     /// Sums `width` values per group over the tensor: `body` sees each block and adds into the
     /// item's sums. Returns `groupCount × width` sums, combined in item order.
     public func reduce(_ layout: GroupLayout, width: Int, only: [Int]? = nil, _ body: (Block, inout GroupSums) -> Void) throws -> [Double] {
-        let failure = FailureBox()
-        let groups = layout.groupCount(task.count)
-        var partials = [GroupSums?](repeating: nil, count: itemCount)
-        partials.withUnsafeMutableBufferPointer { slots in
-            let slots = UncheckedSendable(slots)
-            ParallelFor.run(count: itemCount, threads: threads) { item, worker in
-                let scratch = pool.scratch(worker)
-                let range = (item * Self.itemSize)..<min(task.count, (item + 1) * Self.itemSize)
-                let first: Int, last: Int
-                switch layout {
-                case .whole: (first, last) = (0, 0)
-                case .rows: (first, last) = (layout.group(of: range.lowerBound), layout.group(of: range.upperBound - 1))
-                case .columns(let l): (first, last) = (0, l - 1)
-                }
-                var sums = GroupSums(firstGroup: first, width: width, values: Array(repeating: 0, count: (last - first + 1) * width))
-                let staged: [UnsafeRawPointer]
-                do { staged = try stage(scratch, range) } catch { failure.set(error); return }
-                var offset = range.lowerBound
-                while offset < range.upperBound {
-                    let n = min(Self.blockSize, range.upperBound - offset)
-                    load(scratch, staged, offset: offset - range.lowerBound, count: n, only: only)
-                    body(Block(inputs: scratch.inputs, out: scratch.out, scratch: (scratch.tmp0, scratch.tmp1), count: n, offset: offset), &sums)
-                    offset += n
-                }
-                release(item: range)
-                slots.value[item] = sums
+        let partials = ItemSlots<GroupSums>(count: itemCount)
+        try runItems { item, range, staged, worker in
+            let scratch = pool.scratch(worker)
+            let first: Int, last: Int
+            switch layout {
+            case .whole: (first, last) = (0, 0)
+            case .rows: (first, last) = (layout.group(of: range.lowerBound), layout.group(of: range.upperBound - 1))
+            case .columns(let l): (first, last) = (0, l - 1)
             }
+            var sums = GroupSums(firstGroup: first, width: width, values: Array(repeating: 0, count: (last - first + 1) * width))
+            blocks(range) { offset, n in body(widenedBlock(scratch, staged, range, offset, n, only: only), &sums) }
+            partials.set(item, sums)
         }
-        if let error = failure.error { throw error }
-        var total = [Double](repeating: 0, count: groups * width)
-        for case let p? in partials {
+        var total = [Double](repeating: 0, count: layout.groupCount(task.count) * width)
+        for p in partials.values {
             for (k, v) in p.values.enumerated() { total[p.firstGroup * width + k] += v }
         }
         return total
@@ -234,74 +248,19 @@ public final class TensorIO {
     /// Sums `width` values over the whole tensor from the stored inputs (fused kernels):
     /// `body(inputs, count)` returns the block's sums; combined in item order.
     public func reduceStored(width: Int, _ body: (_ inputs: [UnsafeRawPointer], _ count: Int) -> [Double]) throws -> [Double] {
-        let failure = FailureBox()
-        var partials = [[Double]?](repeating: nil, count: itemCount)
-        partials.withUnsafeMutableBufferPointer { slots in
-            let slots = UncheckedSendable(slots)
-            ParallelFor.run(count: itemCount, threads: threads) { item, worker in
-                let range = (item * Self.itemSize)..<min(task.count, (item + 1) * Self.itemSize)
-                let staged: [UnsafeRawPointer]
-                do { staged = try stage(pool.scratch(worker), range) } catch { failure.set(error); return }
-                var sums = [Double](repeating: 0, count: width)
-                var offset = 0
-                while offset < range.count {
-                    let n = min(Self.blockSize, range.count - offset)
-                    let part = body(zip(staged, task.inputs).map { $0 + offset * $1.dtype.size }, n)
-                    for k in 0..<width { sums[k] += part[k] }
-                    offset += n
-                }
-                release(item: range)
-                slots.value[item] = sums
+        let partials = ItemSlots<[Double]>(count: itemCount)
+        try runItems { item, range, staged, _ in
+            var sums = [Double](repeating: 0, count: width)
+            blocks(range) { offset, n in
+                let part = body(zip(staged, task.inputs).map { $0 + offset * $1.dtype.size }, n)
+                for k in 0..<width { sums[k] += part[k] }
             }
+            partials.set(item, sums)
         }
-        if let error = failure.error { throw error }
         var total = [Double](repeating: 0, count: width)
-        for case let p? in partials { for k in 0..<width { total[k] += p[k] } }
+        for p in partials.values { for k in 0..<width { total[k] += p[k] } }
         return total
     }
-
-    /// Visits every block in parallel, blocks of one item in order on one worker, with the inputs
-    /// widened to float32 (compute-dtype values): `body(item, block)`.
-    /// `only` limits the widening to those inputs (the others' buffers hold stale data).
-    public func forEachBlock(only: [Int]? = nil, _ body: (_ item: Int, _ block: Block) -> Void) throws {
-        let failure = FailureBox()
-        ParallelFor.run(count: itemCount, threads: threads) { item, worker in
-            let scratch = pool.scratch(worker)
-            let range = (item * Self.itemSize)..<min(task.count, (item + 1) * Self.itemSize)
-            let staged: [UnsafeRawPointer]
-            do { staged = try stage(scratch, range) } catch { failure.set(error); return }
-            var offset = range.lowerBound
-            while offset < range.upperBound {
-                let n = min(Self.blockSize, range.upperBound - offset)
-                load(scratch, staged, offset: offset - range.lowerBound, count: n, only: only)
-                body(item, Block(inputs: scratch.inputs, out: scratch.out, scratch: (scratch.tmp0, scratch.tmp1), count: n, offset: offset))
-                offset += n
-            }
-            release(item: range)
-        }
-        if let error = failure.error { throw error }
-    }
-
-    /// The general streaming pass: `body(item, range, inputs)` for every work item, in parallel,
-    /// with each input's stored bytes at `range.lowerBound`. Items are `itemSize` elements (a
-    /// multiple of 64, so bitmasks split on items never share a word).
-    public func forEachItem(_ body: (_ item: Int, _ range: Range<Int>, _ inputs: [UnsafeRawPointer]) -> Void) throws {
-        let failure = FailureBox()
-        ParallelFor.run(count: itemCount, threads: threads) { item, worker in
-            let range = (item * Self.itemSize)..<min(task.count, (item + 1) * Self.itemSize)
-            let staged: [UnsafeRawPointer]
-            do { staged = try stage(pool.scratch(worker), range) } catch { failure.set(error); return }
-            body(item, range, staged)
-            release(item: range)
-        }
-        if let error = failure.error { throw error }
-    }
-
-    /// The number of work items (`forEachItem` calls).
-    public var items: Int { itemCount }
-
-    /// The shared random stream of the merge (MT19937, seeded once per merge).
-    public var random: RandomSource { randomSource }
 
     /// Every input as a whole float32 array of compute-dtype values. For methods whose math is
     /// global over the tensor and not (yet) streamed; memory is a few copies of one tensor.
@@ -418,6 +377,26 @@ final class FailureBox: @unchecked Sendable {
     private let lock = NSLockLite()
     func set(_ e: any Error) { lock.withLock { if stored == nil { stored = e } } }
     var error: (any Error)? { lock.withLock { stored } }
+}
+
+/// One result slot per work item, written by the item's worker, read after the pass.
+final class ItemSlots<T>: @unchecked Sendable {
+    // Sendable: each slot is written by exactly one worker and read only after ParallelFor returns;
+    // raw storage, so concurrent writes to different slots are not exclusive accesses to one array.
+    private let slots: UnsafeMutablePointer<T?>
+    private let count: Int
+    init(count: Int) {
+        self.count = count
+        slots = .allocate(capacity: max(1, count))
+        slots.initialize(repeating: nil, count: max(1, count))
+    }
+    deinit {
+        slots.deinitialize(count: max(1, count))
+        slots.deallocate()
+    }
+    func set(_ item: Int, _ value: T) { slots[item] = value }
+    /// The filled slots in item order.
+    var values: [T] { (0..<count).compactMap { slots[$0] } }
 }
 
 /// Carries a value into a `@Sendable` worker closure where the caller guarantees disjoint access.

@@ -165,15 +165,26 @@ struct Bench {
     }
 
     static func writeConfigs(_ root: URL, _ methods: [String]) -> [(String, URL)] {
+        let linear = """
+            merge_method: linear
+            models:
+              - {model: base, parameters: {weight: 0.2}}
+              - {model: ft1, parameters: {weight: 0.4}}
+              - {model: ft2, parameters: {weight: 0.4}}
+            dtype: bfloat16
+            """
+        func sparse(_ method: String) -> String {
+            """
+            merge_method: \(method)
+            base_model: base
+            models:
+              - {model: ft1, parameters: {weight: 0.7, density: 0.5}}
+              - {model: ft2, parameters: {weight: 0.3, density: 0.5}}
+            dtype: bfloat16
+            """
+        }
         let texts: [String: String] = [
-            "linear": """
-                merge_method: linear
-                models:
-                  - {model: base, parameters: {weight: 0.2}}
-                  - {model: ft1, parameters: {weight: 0.4}}
-                  - {model: ft2, parameters: {weight: 0.4}}
-                dtype: bfloat16
-                """,
+            "linear": linear,
             "slerp": """
                 merge_method: slerp
                 base_model: base
@@ -192,13 +203,9 @@ struct Bench {
                   - {model: ft2, parameters: {weight: 0.3}}
                 dtype: bfloat16
                 """,
-            "sweep5": """
-                merge_method: linear
-                models:
-                  - {model: base, parameters: {weight: 0.2}}
-                  - {model: ft1, parameters: {weight: 0.4}}
-                  - {model: ft2, parameters: {weight: 0.4}}
-                dtype: bfloat16
+            // The paper's weight grid as one run: five complete models.
+            "sweep5": linear + """
+
                 variants:
                   - {name: a, models: {ft1: {weight: 0.0}, ft2: {weight: 1.0}}}
                   - {name: b, models: {ft1: {weight: 0.3}, ft2: {weight: 0.7}}}
@@ -206,22 +213,8 @@ struct Bench {
                   - {name: d, models: {ft1: {weight: 0.7}, ft2: {weight: 0.3}}}
                   - {name: e, models: {ft1: {weight: 1.0}, ft2: {weight: 0.0}}}
                 """,
-            "ties": """
-                merge_method: ties
-                base_model: base
-                models:
-                  - {model: ft1, parameters: {weight: 0.7, density: 0.5}}
-                  - {model: ft2, parameters: {weight: 0.3, density: 0.5}}
-                dtype: bfloat16
-                """,
-            "dare_ties": """
-                merge_method: dare_ties
-                base_model: base
-                models:
-                  - {model: ft1, parameters: {weight: 0.7, density: 0.5}}
-                  - {model: ft2, parameters: {weight: 0.3, density: 0.5}}
-                dtype: bfloat16
-                """,
+            "ties": sparse("ties"),
+            "dare_ties": sparse("dare_ties"),
         ]
         return methods.compactMap { m in
             guard let text = texts[m] else { return nil }

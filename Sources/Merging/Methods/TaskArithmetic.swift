@@ -45,28 +45,8 @@ public struct TaskArithmetic: MergeMethod {
             }
             return
         }
-        try io.elementwise { block in
-            let n = block.count
-            let base = block.inputs[b]
-            let delta = block.scratch.0
-            block.out.initialize(repeating: 0, count: n)
-            for (k, j) in others.enumerated() {
-                Kernels.subtract(block.inputs[j], base, into: delta, count: n)
-                Convert.round(delta, count: n, to: d)
-                Kernels.multiply(delta, by: weights[k], count: n)
-                Convert.round(delta, count: n, to: d)
-                Kernels.add(block.out, delta, into: block.out, count: n)
-            }
-            Convert.round(block.out, count: n, to: d)
-            if normalize {
-                Kernels.divide(block.out, by: divisor, count: n)
-                Convert.round(block.out, count: n, to: d)
-            }
-            if lambda != 1 {
-                Kernels.multiply(block.out, by: Float(lambda), count: n)
-                Convert.round(block.out, count: n, to: d)
-            }
-            Kernels.add(base, block.out, into: block.out, count: n)
-        }
+        // Inputs stored in another dtype: the shared task-vector kernel (same math, widened blocks).
+        try GeneralizedTaskArithmetic(sparsifier: .none, consensus: false, normalizeDefault: false, rescaleDefault: false)
+            .merge(task, io)
     }
 }

@@ -68,6 +68,8 @@ struct MergeCommand: ParsableCommand {
         let options = MergeOptions(
             threads: threadCount, outShardSize: shardSize, overwrite: overwrite, seed: seed,
             writeModelCard: !noModelCard, copyTokenizer: !noCopyTokenizer)
+        let cleanup = InterruptCleanup(removing: Merger.temporaryFolder(for: URL(fileURLWithPath: output)))
+        defer { cleanup.cancel() }
         let bar = ProgressBar(enabled: !quiet && !json && isatty(2) == 1)
         let summary = variants.isEmpty
             ? try Merger.run(plan, output: URL(fileURLWithPath: output), options: options, progress: bar)
@@ -165,5 +167,31 @@ enum PlanPrinter {
         s += "(inputs are memory-mapped and released as they are consumed; no tensor is held whole)\n"
         for w in plan.warnings { s += "warning: \(w)\n" }
         return s
+    }
+}
+
+/// On SIGINT/SIGTERM during a merge: remove the temporary output folder, say so, exit 130.
+final class InterruptCleanup: @unchecked Sendable {
+    // Sendable: the sources are created once and only cancelled afterwards.
+    private var sources: [any DispatchSourceSignal] = []
+
+    init(removing folder: URL) {
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler {
+                try? FileManager.default.removeItem(at: folder)
+                FileHandle.standardError.write(Data("\nerror: interrupted; the unfinished output was removed\n".utf8))
+                exit(130)
+            }
+            source.resume()
+            sources.append(source)
+        }
+    }
+
+    func cancel() {
+        for s in sources { s.cancel() }
+        signal(SIGINT, SIG_DFL)
+        signal(SIGTERM, SIG_DFL)
     }
 }

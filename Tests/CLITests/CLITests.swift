@@ -153,3 +153,36 @@ struct TaskVectorCLITests {
         #expect(two.status != 0)
     }
 }
+
+@Suite("Interrupted merge")
+struct InterruptTests {
+    @Test("SIGTERM during a merge removes the unfinished output and exits 130")
+    func interrupted() throws {
+        // A merge big enough to still be running after a moment: 8 repeated layers of a fixture, 2000 times.
+        let dir = scratch()
+        var yaml = "merge_method: passthrough\nslices:\n"
+        for _ in 0..<600 { yaml += "  - sources: [{model: \(fixtures.path)/models/llama/ft1, layer_range: [0, 4]}]\n" }
+        try Data(yaml.utf8).write(to: dir.appendingPathComponent("big.yml"))
+        let p = Process()
+        p.executableURL = binary
+        p.arguments = ["merge", dir.appendingPathComponent("big.yml").path, dir.appendingPathComponent("out").path, "--threads", "1"]
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = Pipe()
+        try p.run()
+        // Wait until the temporary folder appears, then interrupt.
+        let deadline = Date().addingTimeInterval(20)
+        func tempExists() -> Bool {
+            ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).contains { $0.contains("mixmerge-tmp") }
+        }
+        while !tempExists() && p.isRunning && Date() < deadline { usleep(2000) }
+        guard p.isRunning else { Issue.record("merge finished before it could be interrupted"); return }
+        kill(p.processIdentifier, SIGTERM)
+        p.waitUntilExit()
+        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(p.terminationStatus == 130, "\(text)")
+        #expect(text.contains("interrupted"))
+        let left = try FileManager.default.contentsOfDirectory(atPath: dir.path)
+        #expect(Set(left) == ["big.yml"])
+    }
+}

@@ -91,7 +91,7 @@ public enum Merger {
             }
         }
         let parent = output.deletingLastPathComponent()
-        let temp = parent.appendingPathComponent(".\(output.lastPathComponent).mixmerge-tmp-\(getpid())")
+        let temp = temporaryFolder(for: output)
         try? fm.removeItem(at: temp)
         do {
             try fm.createDirectory(at: temp, withIntermediateDirectories: false)
@@ -124,6 +124,12 @@ public enum Merger {
             try? fm.removeItem(at: temp)
             throw error
         }
+    }
+
+    /// Where a merge into `output` is built before the final rename (hidden, next to `output`).
+    public static func temporaryFolder(for output: URL) -> URL {
+        let output = output.standardizedFileURL
+        return output.deletingLastPathComponent().appendingPathComponent(".\(output.lastPathComponent).mixmerge-tmp-\(getpid())")
     }
 
     /// Refuses an output that exists and is not an empty folder, unless `overwrite`.

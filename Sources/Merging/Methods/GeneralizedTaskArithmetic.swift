@@ -70,14 +70,41 @@ struct GeneralizedTaskArithmetic: Sendable {
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchPerWorker * io.workers)
         defer { scratch.deallocate() }
         let scratchBox = UncheckedSendable(scratch)
+        // Magnitude selections: each block's mask is made here from the block's deltas, with the tie
+        // counters of its work item (blocks of an item arrive in order on one worker).
+        let selected = sparsified.indices.filter { sparsified[$0].selection != nil }
+        let blockMasks = (0..<io.workers).map { _ in selected.map { _ in Bitmask(count: TensorIO.blockSize) } }
+        let magnitudes = UnsafeMutablePointer<UInt32>.allocate(capacity: TensorIO.blockSize * io.workers)
+        defer { magnitudes.deallocate() }
+        let counters = UnsafeMutablePointer<(Int, Int)>.allocate(capacity: max(1, io.items * selected.count))
+        defer { counters.deallocate() }
+        for item in 0..<io.items {
+            for (q, k) in selected.enumerated() {
+                counters[item * selected.count + q] = (sparsified[k].selection!.tiesLo[item], sparsified[k].selection!.tiesHi[item])
+            }
+        }
+        let box = UncheckedSendable((magnitudes, counters))
         try io.elementwiseWithWorker { block, worker in
+            var keeps = sparsified.map(\.keep)
+            if !selected.isEmpty {
+                let item = block.offset / TensorIO.itemSize
+                let bits = box.value.0 + worker * TensorIO.blockSize
+                for (q, k) in selected.enumerated() {
+                    Fused.deltaMagnitudeBits(block.inputs[others[k]], block.inputs[b], compute: d, into: bits, count: block.count)
+                    let mask = blockMasks[worker][q]
+                    sparsified[k].selection!.fill(bits, count: block.count, into: mask.words, counters: &box.value.1[item * selected.count + q])
+                    keeps[k] = mask
+                }
+            }
             let inputs = others.enumerated().map { k, j in
                 TaskVectorInput(
-                    x: UnsafePointer(block.inputs[j]), weight: weights[k], keep: sparsified[k].keep,
+                    x: UnsafePointer(block.inputs[j]), weight: weights[k], keep: keeps[k],
                     scale: sparsified[k].scale, scaleDType: sparsified[k].scaleDType)
             }
+            // Block-local masks are indexed from 0; whole-tensor masks (random, empty) by element.
+            let offset = selected.isEmpty ? block.offset : 0
             TaskVectorKernel.merge(
-                base: block.inputs[b], inputs: inputs, compute: d, options: options, offset: block.offset,
+                base: block.inputs[b], inputs: inputs, compute: d, options: options, offset: offset,
                 count: block.count, into: block.out, scratch: scratchBox.value + worker * scratchPerWorker)
         }
     }

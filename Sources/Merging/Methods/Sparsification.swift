@@ -19,8 +19,62 @@ public enum Sparsifier: Sendable {
 /// The outcome of sparsifying one model's delta for one tensor.
 struct SparsifiedDelta {
     var keep: Bitmask?
+    /// A rank-range selection whose mask is made block by block in the final pass (instead of `keep`).
+    var selection: RankSelection?
     var scale: Float?
     var scaleDType: DType
+}
+
+/// Which elements of one model's delta a rank-range sparsifier keeps: those whose ascending rank of
+/// |δ| lies in `ranks`, given as the boundary magnitudes (bit patterns), the number of elements
+/// below each, and per work item the number of elements equal to each boundary before it (ties rank
+/// by flat index).
+struct RankSelection: Sendable {
+    var ranks: Range<Int>
+    var tLo: UInt32
+    var tHi: UInt32
+    var belowLo: Int
+    var belowHi: Int
+    var tiesLo: [Int]
+    var tiesHi: [Int]
+
+    /// Keep bits for `count` consecutive elements (in index order, starting on a multiple of 64)
+    /// into `words`; `counters` carries the ties seen so far in this item.
+    func fill(_ bits: UnsafePointer<UInt32>, count: Int, into words: UnsafeMutablePointer<UInt64>, counters: inout (Int, Int)) {
+        var (eqLo, eqHi) = counters
+        let (tLo, tHi, belowLo, belowHi, rlo, rhi) = (tLo, tHi, belowLo, belowHi, ranks.lowerBound, ranks.upperBound)
+        var i = 0
+        while i < count {
+            let c = min(64, count - i)
+            // Common case first (no tie with a boundary value in these 64): a branch-free pass.
+            var word: UInt64 = 0
+            var boundary = false
+            for t in 0..<c {
+                let x = bits[i + t]
+                word |= UInt64(x > tLo && x < tHi ? 1 : 0) << UInt64(t)
+                boundary = boundary || x == tLo || x == tHi
+            }
+            if boundary {
+                for t in 0..<c {
+                    let x = bits[i + t]
+                    guard x == tLo || x == tHi else { continue }
+                    var kept = true
+                    if x == tLo {
+                        if belowLo + eqLo < rlo { kept = false }
+                        eqLo += 1
+                    }
+                    if x == tHi {
+                        if belowHi + eqHi >= rhi { kept = false }
+                        eqHi += 1
+                    }
+                    if kept { word |= 1 << UInt64(t) }
+                }
+            }
+            words[i >> 6] = word
+            i += c
+        }
+        counters = (eqLo, eqHi)
+    }
 }
 
 /// Builds keep-masks and rescale factors by streaming over the tensor: no model's delta is ever
@@ -40,8 +94,10 @@ struct SparsificationPass {
 
     /// Sparsifies every model of the task (in config order — the order random draws are made in).
     /// Magnitude selection and L1 sums stream over the tensor once for all models together.
+    /// Without rescaling, magnitude selections come back as `selection` (no mask pass): the final
+    /// pass builds each block's mask itself.
     func runAll(_ kind: Sparsifier, models: [Int], density: [Double], gamma: [Double], epsilon: [Double], rescale: Bool) throws -> [SparsifiedDelta] {
-        var result = models.map { _ in SparsifiedDelta(keep: nil, scale: nil, scaleDType: compute) }
+        var result = models.map { _ in SparsifiedDelta(keep: nil, selection: nil, scale: nil, scaleDType: compute) }
         let active = models.indices.filter { kind != .none && density[$0] < 1 }
         guard !active.isEmpty else { return result }
         var rankRequests: [(Int, Range<Int>)] = []
@@ -68,8 +124,13 @@ struct SparsificationPass {
             }
         }
         if !rankRequests.isEmpty {
-            let masks = try rankRanges(rankRequests.map { (models[$0.0], $0.1) })
-            for (i, request) in rankRequests.enumerated() { result[request.0].keep = masks[i] }
+            let selections = try selectRanks(rankRequests.map { (models[$0.0], $0.1) })
+            if rescale {
+                let masks = try masks(rankRequests.map { models[$0.0] }, selections)
+                for (i, request) in rankRequests.enumerated() { result[request.0].keep = masks[i] }
+            } else {
+                for (i, request) in rankRequests.enumerated() { result[request.0].selection = selections[i] }
+            }
         }
         if rescale {
             let targets = active.filter { k in density[k] > 0 && result[k].keep != nil }
@@ -108,6 +169,12 @@ struct SparsificationPass {
     /// For each (model, ranks): the elements whose ascending rank of |δ| lies in `ranks` (ties: lower
     /// index, lower rank). All models share each streaming pass.
     func rankRanges(_ requests: [(Int, Range<Int>)]) throws -> [Bitmask] {
+        let selections = try selectRanks(requests)
+        return try masks(requests.map(\.0), selections)
+    }
+
+    /// Passes 1 (and 2 unless bf16): the boundary values of every request's rank range.
+    func selectRanks(_ requests: [(Int, Range<Int>)]) throws -> [RankSelection] {
         let m = requests.count
         let models = requests.map(\.0)
         let items = io.items
@@ -124,16 +191,15 @@ struct SparsificationPass {
                 for i in 0..<count { h[Int(v[i] >> 16)] &+= 1 }
             }
         }
-        struct Selection { var tLo: UInt32; var tHi: UInt32; var belowLo: Int; var belowHi: Int; var tiesLo: [Int]; var tiesHi: [Int] }
-        var selections: [Selection] = []
+        var selections: [RankSelection] = []
         var needLow: [(k: Int, lo: (bin: Int, below: Int), hi: (bin: Int, below: Int))] = []
         for (k, request) in requests.enumerated() {
             var total = [Int](repeating: 0, count: bins)
             for item in 0..<items { let h = high + (item * m + k) * bins; for b in 0..<bins { total[b] += Int(h[b]) } }
             let lo = total.withUnsafeBufferPointer { RadixSelect.locate($0.baseAddress!, bins: bins, rank: request.1.lowerBound) }
             let hi = total.withUnsafeBufferPointer { RadixSelect.locate($0.baseAddress!, bins: bins, rank: request.1.upperBound - 1) }
-            var sel = Selection(tLo: UInt32(lo.bin) << 16, tHi: UInt32(hi.bin) << 16, belowLo: lo.below, belowHi: hi.below,
-                                tiesLo: [Int](repeating: 0, count: items + 1), tiesHi: [Int](repeating: 0, count: items + 1))
+            var sel = RankSelection(ranks: request.1, tLo: UInt32(lo.bin) << 16, tHi: UInt32(hi.bin) << 16, belowLo: lo.below, belowHi: hi.below,
+                                    tiesLo: [Int](repeating: 0, count: items + 1), tiesHi: [Int](repeating: 0, count: items + 1))
             if compute == .bf16 {
                 // bfloat16 deltas have zero low bits: the high bin is the value.
                 for item in 0..<items {
@@ -187,52 +253,20 @@ struct SparsificationPass {
                 selections[need.k] = sel
             }
         }
-        // Pass 3: the masks. Blocks of an item arrive in order on one worker: running tie counters.
-        let masks = requests.map { _ in Bitmask(count: n) }
+        return selections
+    }
+
+    /// Pass 3: the masks. Blocks of an item arrive in order on one worker: running tie counters.
+    func masks(_ models: [Int], _ selections: [RankSelection]) throws -> [Bitmask] {
+        let m = models.count, items = io.items
+        let masks = models.map { _ in Bitmask(count: n) }
         let counters = UnsafeMutablePointer<(Int, Int)>.allocate(capacity: items * m)
         for item in 0..<items { for k in 0..<m { counters[item * m + k] = (selections[k].tiesLo[item], selections[k].tiesHi[item]) } }
         defer { counters.deallocate() }
         let countersBox = UncheckedSendable(counters)
         try forEachMagnitudeBlock(models) { item, offset, count, bits in
             for k in 0..<m {
-                let sel = selections[k]
-                let (tLo, tHi, belowLo, belowHi) = (sel.tLo, sel.tHi, sel.belowLo, sel.belowHi)
-                let rlo = requests[k].1.lowerBound, rhi = requests[k].1.upperBound
-                var (eqLo, eqHi) = countersBox.value[item * m + k]
-                let v = bits[k]
-                let keep = masks[k]
-                // Blocks start on multiples of 64 elements: build whole mask words.
-                var i = 0
-                while i < count {
-                    let c = min(64, count - i)
-                    // Common case first (no tie with a boundary value in these 64): a branch-free pass.
-                    var word: UInt64 = 0
-                    var boundary = false
-                    for t in 0..<c {
-                        let x = v[i + t]
-                        word |= UInt64(x > tLo && x < tHi ? 1 : 0) << UInt64(t)
-                        boundary = boundary || x == tLo || x == tHi
-                    }
-                    if boundary {
-                        for t in 0..<c {
-                            let x = v[i + t]
-                            guard x == tLo || x == tHi else { continue }
-                            var kept = true
-                            if x == tLo {
-                                if belowLo + eqLo < rlo { kept = false }
-                                eqLo += 1
-                            }
-                            if x == tHi {
-                                if belowHi + eqHi >= rhi { kept = false }
-                                eqHi += 1
-                            }
-                            if kept { word |= 1 << UInt64(t) }
-                        }
-                    }
-                    keep.words[(offset + i) >> 6] = word
-                    i += c
-                }
-                countersBox.value[item * m + k] = (eqLo, eqHi)
+                selections[k].fill(bits[k], count: count, into: masks[k].words + (offset >> 6), counters: &countersBox.value[item * m + k])
             }
         }
         return masks

@@ -183,3 +183,23 @@ struct OutputFolderTests {
         #expect(Set(left) == ["a", "b"])
     }
 }
+
+@Suite("Broken input folders")
+struct BrokenInputTests {
+    @Test("A config.json that is not JSON is named in one line")
+    func brokenConfig() throws {
+        let root = temporaryDirectory()
+        let model = root.appendingPathComponent("m")
+        try FileManager.default.createDirectory(at: model, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(
+            at: fixtures.appendingPathComponent("models/llama/ft1/model.safetensors"), to: model.appendingPathComponent("model.safetensors"))
+        try Data("{\"architectures\": [".utf8).write(to: model.appendingPathComponent("config.json"))
+        let config = try ConfigParser().parse("merge_method: linear\nmodels: [{model: m, parameters: {weight: 1}}]\n")
+        #expect {
+            _ = try Planner(searchDirectories: [root]).plan(config)
+        } throws: { error in
+            let text = "\(error)"
+            return text.contains("config.json") && text.contains("not valid JSON") && !text.contains("\n")
+        }
+    }
+}

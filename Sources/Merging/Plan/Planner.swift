@@ -159,9 +159,13 @@ public struct Planner {
         do { checkpoint = try Checkpoint(path: url.path) } catch let e as CheckpointError {
             throw MergeError.input("\(ref): \(e.description)")
         }
-        let config = try? ModelConfig.read(folder: checkpoint.directory)
+        // A missing config.json is allowed (a bare safetensors file); a broken one is an error.
+        let config: ModelConfig?
+        do { config = try ModelConfig.read(folder: checkpoint.directory) } catch let e as CheckpointError {
+            throw MergeError.input("\(ref): \(e.description)")
+        }
         let layers = checkpoint.names.compactMap { LayerName($0)?.index }.max().map { $0 + 1 } ?? 0
-        return PlannedModel(reference: ref, directory: checkpoint.directory, checkpoint: checkpoint, config: config ?? nil, layerCount: layers)
+        return PlannedModel(reference: ref, directory: checkpoint.directory, checkpoint: checkpoint, config: config, layerCount: layers)
     }
 
     // MARK: - Contract and parameters

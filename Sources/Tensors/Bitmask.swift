@@ -57,7 +57,7 @@ extension Bitmask {
             let bitOffset = e & 63
             let take = min(64 - bitOffset, count - i)
             var word: UInt64 = 0
-            for k in 0..<take where words[i &+ k] & 0xFF_FFFF < threshold { word |= 1 &<< UInt64(k) }
+            for k in 0..<take { word |= UInt64(words[i &+ k] & 0xFF_FFFF < threshold ? 1 : 0) &<< UInt64(k) }
             self.words[e &>> 6] |= word &<< UInt64(bitOffset)
             i &+= take
         }

@@ -160,11 +160,17 @@ enum PlanPrinter {
             s += "\n      ← " + inputs.joined(separator: "; ") + "\n"
         }
         let maxInputs = plan.tasks.map(\.inputs.count).max() ?? 1
-        let perWorker = 4 * (1 << 20) + (maxInputs + 3) * 8192 * 4
+        let perWorker = 4 * (1 << 20) * (1 + maxInputs) + (maxInputs + 3) * 8192 * 4
         s += "output: \(plan.tasks.count) tensors, \(formatCount(plan.parameterCount)) parameters, \(formatBytes(plan.outputBytes))"
         s += shardSize > 0 ? ", shards of at most \(shardSize) bytes\n" : ", one file\n"
-        s += "memory: about \(formatBytes(threads * perWorker)) of working buffers for \(threads) thread\(threads == 1 ? "" : "s") "
-        s += "(inputs are memory-mapped and released as they are consumed; no tensor is held whole)\n"
+        if plan.method.holdsWholeTensors {
+            let largest = plan.tasks.map(\.count).max() ?? 0
+            s += "memory: about \(formatBytes(threads * perWorker + (maxInputs + 2) * largest * 4)) — \(plan.method.name) holds "
+            s += "whole tensors as float32 (\(maxInputs) inputs + result of the largest, \(formatCount(largest)) elements)\n"
+        } else {
+            s += "memory: about \(formatBytes(threads * perWorker)) of working buffers for \(threads) thread\(threads == 1 ? "" : "s") "
+            s += "(inputs are memory-mapped and released as they are consumed; no tensor is held whole)\n"
+        }
         for w in plan.warnings { s += "warning: \(w)\n" }
         return s
     }

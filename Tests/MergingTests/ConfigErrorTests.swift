@@ -146,9 +146,15 @@ struct OutputFolderTests {
         #expect {
             try Merger.run(plan, output: URL(fileURLWithPath: "/proc/mixmerge-out"), options: MergeOptions())
         } throws: { ($0 as? MergeError)?.description.contains("not writable") == true }
+        let file = temporaryDirectory().appendingPathComponent("a-file")
+        try Data("x".utf8).write(to: file)
         #expect {
-            try Merger.run(plan, output: URL(fileURLWithPath: "/nonexistent-dir/out"), options: MergeOptions())
-        } throws: { ($0 as? MergeError)?.description.contains("/nonexistent-dir") == true }
+            try Merger.run(plan, output: file.appendingPathComponent("out"), options: MergeOptions())
+        } throws: { ($0 as? MergeError)?.description.contains("a-file") == true }
+        // Missing parent folders are created.
+        let nested = temporaryDirectory().appendingPathComponent("x/y/out")
+        _ = try Merger.run(plan, output: nested, options: MergeOptions())
+        #expect(FileManager.default.fileExists(atPath: nested.appendingPathComponent("model.safetensors").path))
     }
 
     @Test("A merge that fails half-way leaves nothing behind")

@@ -137,9 +137,10 @@ public enum Merger {
         let fm = FileManager.default
         var isDirectory: ObjCBool = false
         guard fm.fileExists(atPath: output.path, isDirectory: &isDirectory) else {
+            // Missing parent folders are created (as `mkdir -p` would); a file in the way is an error.
             let parent = output.deletingLastPathComponent()
-            guard fm.fileExists(atPath: parent.path) else {
-                throw MergeError.output("output folder \(output.path) cannot be created: \(parent.path) does not exist")
+            do { try fm.createDirectory(at: parent, withIntermediateDirectories: true) } catch {
+                throw MergeError.output("output folder \(output.path) cannot be created: \(parent.path) is not a writable folder")
             }
             return
         }

@@ -18,6 +18,8 @@ public struct ArceeFusion: MergeMethod {
     public let contract = MethodContract(base: .required, minNonBase: 1, maxNonBase: 1)
     static let sampleSize = 1_000_000
 
+    public var holdsWholeTensors: Bool { true }
+
     public init() {}
 
     public func resultDType(compute: DType) -> DType { .f32 }

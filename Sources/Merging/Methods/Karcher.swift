@@ -15,6 +15,8 @@ public struct Karcher: MergeMethod {
     public let parameters: [ParameterSpec] = [.number("max_iter", .global, default: 10), .number("tol", .global, default: 1e-5)]
     public let contract = MethodContract(base: .ordinaryInput, minNonBase: 1)
 
+    public var holdsWholeTensors: Bool { true }
+
     public init() {}
 
     public func merge(_ task: TensorTask, _ io: TensorIO) throws {

@@ -56,6 +56,8 @@ public protocol MergeMethod: Sendable {
     func validate(_ task: TensorTask) throws
     /// The dtype the method returns when `out_dtype` is not set (the compute dtype, except arcee_fusion).
     func resultDType(compute: DType) -> DType
+    /// Whether the method loads whole tensors (memory grows with the largest tensor) instead of streaming.
+    var holdsWholeTensors: Bool { get }
     /// Merges one output tensor, reading its inputs and writing its output through `io`.
     func merge(_ task: TensorTask, _ io: TensorIO) throws
 }
@@ -63,6 +65,7 @@ public protocol MergeMethod: Sendable {
 extension MergeMethod {
     public func validate(_ task: TensorTask) throws {}
     public func resultDType(compute: DType) -> DType { compute }
+    public var holdsWholeTensors: Bool { false }
 
     public func spec(_ name: String) -> ParameterSpec? { parameters.first { $0.name == name } }
 }

@@ -15,6 +15,8 @@ public struct ModelStock: MergeMethod {
     public let parameters: [ParameterSpec] = [.bool("filter_wise", default: false)]
     public let contract = MethodContract(base: .required, minNonBase: 2)
 
+    public var holdsWholeTensors: Bool { true }
+
     public init() {}
 
     public func merge(_ task: TensorTask, _ io: TensorIO) throws {

@@ -19,6 +19,8 @@ public struct MultiSLERP: MergeMethod {
     ]
     public let contract = MethodContract(base: .optional, minNonBase: 1)
 
+    public var holdsWholeTensors: Bool { true }
+
     public init() {}
 
     public func merge(_ task: TensorTask, _ io: TensorIO) throws {

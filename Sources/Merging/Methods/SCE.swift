@@ -16,6 +16,8 @@ public struct SCE: MergeMethod {
     public let parameters: [ParameterSpec] = [.number("select_topk", .global, default: 1), .bool("int8_mask", default: false)]
     public let contract = MethodContract(base: .required)
 
+    public var holdsWholeTensors: Bool { true }
+
     public init() {}
 
     public func merge(_ task: TensorTask, _ io: TensorIO) throws {

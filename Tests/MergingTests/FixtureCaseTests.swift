@@ -161,3 +161,71 @@ struct ExecutionTests {
         #expect(tc["chat_template"]?.stringValue == jinja)
     }
 }
+
+@Suite("Side files")
+struct SideFileTests {
+    @Test("tokenizer_source names the model whose tokenizer files are copied")
+    func tokenizerSource() throws {
+        // A tokenizer-only model: a folder with tokenizer files and a marker, no weights.
+        let root = temporaryDirectory()
+        let tok = root.appendingPathComponent("tok")
+        try FileManager.default.createDirectory(at: tok, withIntermediateDirectories: true)
+        try Data(#"{"marker": "from-tok"}"#.utf8).write(to: tok.appendingPathComponent("tokenizer_config.json"))
+        let yaml = """
+            merge_method: linear
+            models:
+              - {model: ../../models/llama/ft1, parameters: {weight: 1}}
+              - {model: ../../models/llama/ft2, parameters: {weight: 1}}
+            tokenizer_source: \(tok.path)
+            """
+        let out = try merge(yaml)
+        let copied = try String(contentsOf: out.appendingPathComponent("tokenizer_config.json"), encoding: .utf8)
+        #expect(copied.contains("from-tok"))
+        #expect(!FileManager.default.fileExists(atPath: out.appendingPathComponent("tokenizer.json").path))
+    }
+
+    @Test("chat_template: auto takes the template the inputs share")
+    func chatTemplateAuto() throws {
+        let root = temporaryDirectory()
+        for name in ["a", "b"] {
+            let dir = root.appendingPathComponent(name)
+            try FileManager.default.copyItem(at: fixtures.appendingPathComponent("models/llama/ft1"), to: dir)
+            try Data("{% for m in messages %}{{ m['content'] }}{% endfor %}".utf8).write(to: dir.appendingPathComponent("chat_template.jinja"))
+        }
+        let config = try ConfigParser().parse("""
+            merge_method: linear
+            models: [{model: a, parameters: {weight: 1}}, {model: b, parameters: {weight: 1}}]
+            chat_template: auto
+            """)
+        let out = root.appendingPathComponent("out")
+        _ = try Merger.run(try Planner(searchDirectories: [root]).plan(config), output: out, options: MergeOptions())
+        let template = try String(contentsOf: out.appendingPathComponent("chat_template.jinja"), encoding: .utf8)
+        #expect(template.hasPrefix("{% for m in messages %}"))
+    }
+
+    @Test("A transformers 4 donor keeps its keys; slicing a layer_types model keeps the list consistent")
+    func transformers4AndLayerTypes() throws {
+        let root = temporaryDirectory()
+        let donor = root.appendingPathComponent("old")
+        try FileManager.default.copyItem(at: fixtures.appendingPathComponent("models/cohere2/ft1"), to: donor)
+        // Rewrite config.json with transformers 4 keys.
+        var config = try #require(try ModelConfig.read(folder: donor))
+        config.json.remove("dtype")
+        config.json.set("torch_dtype", .string("bfloat16"))
+        try config.write(to: donor.appendingPathComponent("config.json"))
+        let merge = try ConfigParser().parse("""
+            merge_method: passthrough
+            slices:
+              - sources: [{model: old, layer_range: [1, 2]}]
+              - sources: [{model: old, layer_range: [0, 2]}]
+            out_dtype: float32
+            """)
+        let out = root.appendingPathComponent("out")
+        _ = try Merger.run(try Planner(searchDirectories: [root]).plan(merge), output: out, options: MergeOptions())
+        let written = try #require(try ModelConfig.read(folder: out))
+        #expect(written.json["torch_dtype"]?.stringValue == "float32" && written.json["dtype"] == nil)
+        #expect(written.layerCount == 3)
+        let original = try #require(config.json["layer_types"]?.arrayValue)
+        #expect(written.json["layer_types"]?.arrayValue == [original[1], original[0], original[1]])
+    }
+}

@@ -96,15 +96,13 @@ public enum TaskVectorKernel {
             let x = input.x, w = input.weight
             let words = input.keep?.words
             let s = input.scale
-            let scaleInBF16 = input.scaleDType == .bf16
+            precondition(input.scaleDType == .f32 || input.scaleDType == C.dtype, "work dtype is D or float32")
             var i = 0
             while i < vn {
                 var d = C.round8(load(x, i) - load(base, i))
                 if let words { d = float(bits(d) & keepMask(words, offset &+ i)) }
-                if let s {
-                    // Work dtype bf16 only when D is bf16; f16/f32 work in f32 (then rounding to D).
-                    d = C.round8(scaleInBF16 ? BF16Format.round8(d * s) : d * s)
-                }
+                // The work dtype is D itself or float32, so one rounding to D is exact.
+                if let s { d = C.round8(d * s) }
                 store(C.round8(d * w), delta, i)
                 i &+= 8
             }

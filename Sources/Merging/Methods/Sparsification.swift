@@ -46,29 +46,43 @@ struct RankSelection: Sendable {
         var i = 0
         while i < count {
             let c = min(64, count - i)
-            // Common case first (no tie with a boundary value in these 64): a branch-free pass.
-            var word: UInt64 = 0
-            var boundary = false
-            for t in 0..<c {
+            // Branch-free: strictly inside the boundaries → kept; equal to a boundary → decided below
+            // in index order (ties are frequent with bf16 deltas, so only those lanes are visited).
+            var word: UInt64 = 0, ties: UInt64 = 0
+            var t = 0
+            if c == 64 {
+                // Eight lanes at a time, integer-only (magnitudes are < 2³¹, so differences and xors
+                // stay in range): inside = x > tLo and x < tHi; tie = x == tLo or x == tHi.
+                let lo = SIMD8<UInt32>(repeating: tLo), hi = SIMD8<UInt32>(repeating: tHi)
+                let shifts = SIMD8<UInt32>(0, 1, 2, 3, 4, 5, 6, 7)
+                while t < 64 {
+                    let x = UnsafeRawPointer(bits + i + t).loadUnaligned(as: SIMD8<UInt32>.self)
+                    let inside = ((lo &- x) &>> 31) & ((x &- hi) &>> 31)
+                    let tie = (((x ^ lo) &- 1) &>> 31) | (((x ^ hi) &- 1) &>> 31)
+                    word |= UInt64((inside &<< shifts).wrappedSum()) << UInt64(t)
+                    ties |= UInt64((tie &<< shifts).wrappedSum()) << UInt64(t)
+                    t += 8
+                }
+            }
+            for t in t..<c {
                 let x = bits[i + t]
                 word |= UInt64(x > tLo && x < tHi ? 1 : 0) << UInt64(t)
-                boundary = boundary || x == tLo || x == tHi
+                ties |= UInt64(x == tLo || x == tHi ? 1 : 0) << UInt64(t)
             }
-            if boundary {
-                for t in 0..<c {
-                    let x = bits[i + t]
-                    guard x == tLo || x == tHi else { continue }
-                    var kept = true
-                    if x == tLo {
-                        if belowLo + eqLo < rlo { kept = false }
-                        eqLo += 1
-                    }
-                    if x == tHi {
-                        if belowHi + eqHi >= rhi { kept = false }
-                        eqHi += 1
-                    }
-                    if kept { word |= 1 << UInt64(t) }
+            while ties != 0 {
+                let t = ties.trailingZeroBitCount
+                ties &= ties &- 1
+                let x = bits[i + t]
+                var kept = true
+                if x == tLo {
+                    if belowLo + eqLo < rlo { kept = false }
+                    eqLo += 1
                 }
+                if x == tHi {
+                    if belowHi + eqHi >= rhi { kept = false }
+                    eqHi += 1
+                }
+                if kept { word |= 1 << UInt64(t) }
             }
             words[i >> 6] = word
             i += c

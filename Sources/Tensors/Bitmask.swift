@@ -22,12 +22,6 @@ public final class Bitmask: @unchecked Sendable {
         words[i &>> 6] |= 1 &<< UInt64(i & 63)
     }
 
-    /// Number of set bits.
-    public var population: Int {
-        var n = 0
-        for w in 0..<wordCount { n &+= words[w].nonzeroBitCount }
-        return n
-    }
 }
 
 /// Rank selection by radix on float bit patterns: non-negative floats order like their bit

@@ -37,11 +37,20 @@ public enum ParallelFor {
     public static var defaultThreads: Int { max(1, ProcessInfoLite.activeProcessorCount) }
 }
 
-/// Carries a non-Sendable closure into `concurrentPerform`; sound because `run` waits for every
-/// worker before returning and the closure's captures are only read or write disjoint ranges.
-struct UncheckedBox<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
+/// Carries a value (a closure, a pointer) into parallel workers. Sound only where the caller
+/// guarantees that workers read it or write disjoint parts, and that the parallel call has returned
+/// before the value is used otherwise — as with `ParallelFor.run`.
+public struct UncheckedBox<T>: @unchecked Sendable {
+    public let value: T
+    public init(_ value: T) { self.value = value }
+}
+
+/// The first error raised by any worker of a parallel pass.
+public final class FailureBox: Sendable {
+    private let stored = Mutex<(any Error)?>(nil)
+    public init() {}
+    public func set(_ error: any Error) { stored.withLock { if $0 == nil { $0 = error } } }
+    public var error: (any Error)? { stored.withLock { $0 } }
 }
 
 #if canImport(Glibc)

@@ -435,7 +435,7 @@ struct LlamaLayout {
             let count = t.shape.reduce(1, *)
             let chunks = (count + chunk - 1) / chunk
             let isNorm = t.shape.count == 1
-            let failure = UncheckedError()
+            let failure = FailureBox()
             ParallelFor.run(count: chunks, threads: threads) { c in
                 let start = c * chunk, n = min(chunk, count - start)
                 let buffer = UnsafeMutablePointer<UInt16>.allocate(capacity: n)
@@ -460,11 +460,4 @@ struct LlamaLayout {
         try Data(configJSON.utf8).write(to: marker)
         return true
     }
-}
-
-final class UncheckedError: @unchecked Sendable {
-    private var stored: (any Error)?
-    private let lock = NSLock()
-    func set(_ e: any Error) { lock.lock(); if stored == nil { stored = e }; lock.unlock() }
-    var error: (any Error)? { lock.lock(); defer { lock.unlock() }; return stored }
 }

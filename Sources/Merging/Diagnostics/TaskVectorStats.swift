@@ -70,7 +70,7 @@ public struct TaskVectorStats: Sendable {
             struct Partial { var sq: [Double]; var dot: [Double]; var conf: [Int]; var both: [Int]; var mixed = 0; var multi = 0 }
             var partials = [Partial?](repeating: nil, count: chunks)
             partials.withUnsafeMutableBufferPointer { slots in
-                let slots = UncheckedSendable(slots)
+                let slots = UncheckedBox(slots)
                 ParallelFor.run(count: chunks, threads: threads) { c in
                     let start = c * chunk, len = min(chunk, n - start)
                     var p = Partial(sq: Array(repeating: 0, count: m), dot: Array(repeating: 0, count: pairCount),

@@ -199,16 +199,6 @@ public final class TensorIO {
         }
     }
 
-    /// Visits every block in parallel, blocks of one item in order on one worker, with the inputs
-    /// widened to float32 (compute-dtype values): `body(item, block)`. `only` limits the widening
-    /// to those inputs (the others' buffers hold stale data).
-    public func forEachBlock(only: [Int]? = nil, _ body: (_ item: Int, _ block: Block) -> Void) throws {
-        try runItems { item, range, staged, worker in
-            let scratch = pool.scratch(worker)
-            blocks(range) { offset, n in body(item, widenedBlock(scratch, staged, range, offset, n, only: only)) }
-        }
-    }
-
     /// The general streaming pass: `body(item, range, inputs)` for every work item, in parallel,
     /// with each input's stored bytes at `range.lowerBound`. Items are `itemSize` elements (a
     /// multiple of 64, so bitmasks split on items never share a word).
@@ -288,7 +278,6 @@ public final class TensorIO {
         while offset < task.count {
             let n = min(Self.itemSize, task.count - offset)
             values.withUnsafeBufferPointer { src in
-                scratch.out.update(from: src.baseAddress! + offset, count: min(n, Self.blockSize))
                 var done = 0
                 while done < n {
                     let b = min(Self.blockSize, n - done)
@@ -371,14 +360,6 @@ final class ScratchPool: @unchecked Sendable {
     func scratch(_ worker: Int) -> Scratch { items[worker] }
 }
 
-/// First error raised by a worker.
-final class FailureBox: @unchecked Sendable {
-    private var stored: (any Error)?
-    private let lock = NSLockLite()
-    func set(_ e: any Error) { lock.withLock { if stored == nil { stored = e } } }
-    var error: (any Error)? { lock.withLock { stored } }
-}
-
 /// One result slot per work item, written by the item's worker, read after the pass.
 final class ItemSlots<T>: @unchecked Sendable {
     // Sendable: each slot is written by exactly one worker and read only after ParallelFor returns;
@@ -397,17 +378,4 @@ final class ItemSlots<T>: @unchecked Sendable {
     func set(_ item: Int, _ value: T) { slots[item] = value }
     /// The filled slots in item order.
     var values: [T] { (0..<count).compactMap { slots[$0] } }
-}
-
-/// Carries a value into a `@Sendable` worker closure where the caller guarantees disjoint access.
-struct UncheckedSendable<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
-}
-
-import Synchronization
-
-final class NSLockLite: Sendable {
-    private let mutex = Mutex<Void>(())
-    func withLock<R>(_ body: () -> R) -> R { mutex.withLock { _ in body() } }
 }

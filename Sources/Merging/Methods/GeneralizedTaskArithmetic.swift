@@ -69,7 +69,7 @@ struct GeneralizedTaskArithmetic: Sendable {
         let scratchPerWorker = (others.count + 2) * TensorIO.blockSize
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchPerWorker * io.workers)
         defer { scratch.deallocate() }
-        let scratchBox = UncheckedSendable(scratch)
+        let scratchBox = UncheckedBox(scratch)
         // Magnitude selections: each block's mask is made here from the block's deltas, with the tie
         // counters of its work item (blocks of an item arrive in order on one worker).
         let selected = sparsified.indices.filter { sparsified[$0].selection != nil }
@@ -83,7 +83,7 @@ struct GeneralizedTaskArithmetic: Sendable {
                 counters[item * selected.count + q] = (sparsified[k].selection!.tiesLo[item], sparsified[k].selection!.tiesHi[item])
             }
         }
-        let box = UncheckedSendable((magnitudes, counters))
+        let box = UncheckedBox((magnitudes, counters))
         try io.elementwiseWithWorker { block, worker in
             var keeps = sparsified.map(\.keep)
             if !selected.isEmpty {

@@ -182,11 +182,6 @@ struct SparsificationPass {
 
     /// For each (model, ranks): the elements whose ascending rank of |δ| lies in `ranks` (ties: lower
     /// index, lower rank). All models share each streaming pass.
-    func rankRanges(_ requests: [(Int, Range<Int>)]) throws -> [Bitmask] {
-        let selections = try selectRanks(requests)
-        return try masks(requests.map(\.0), selections)
-    }
-
     /// Passes 1 (and 2 unless bf16): the boundary values of every request's rank range.
     func selectRanks(_ requests: [(Int, Range<Int>)]) throws -> [RankSelection] {
         let m = requests.count
@@ -197,7 +192,7 @@ struct SparsificationPass {
         let high = UnsafeMutablePointer<Int32>.allocate(capacity: items * m * bins)
         high.initialize(repeating: 0, count: items * m * bins)
         defer { high.deallocate() }
-        let highBox = UncheckedSendable(high)
+        let highBox = UncheckedBox(high)
         try forEachMagnitudeBlock(models) { item, _, count, bits in
             for k in 0..<m {
                 let h = highBox.value + (item * m + k) * bins
@@ -231,7 +226,7 @@ struct SparsificationPass {
             let low = UnsafeMutablePointer<Int32>.allocate(capacity: items * l * 2 * bins)
             low.initialize(repeating: 0, count: items * l * 2 * bins)
             defer { low.deallocate() }
-            let lowBox = UncheckedSendable(low)
+            let lowBox = UncheckedBox(low)
             let lowModels = needLow.map { requests[$0.k].0 }
             let binsLo = needLow.map { UInt32($0.lo.bin) }, binsHi = needLow.map { UInt32($0.hi.bin) }
             try forEachMagnitudeBlock(lowModels) { item, _, count, bits in
@@ -277,7 +272,7 @@ struct SparsificationPass {
         let counters = UnsafeMutablePointer<(Int, Int)>.allocate(capacity: items * m)
         for item in 0..<items { for k in 0..<m { counters[item * m + k] = (selections[k].tiesLo[item], selections[k].tiesHi[item]) } }
         defer { counters.deallocate() }
-        let countersBox = UncheckedSendable(counters)
+        let countersBox = UncheckedBox(counters)
         try forEachMagnitudeBlock(models) { item, offset, count, bits in
             for k in 0..<m {
                 selections[k].fill(bits[k], count: count, into: masks[k].words + (offset >> 6), counters: &countersBox.value[item * m + k])
@@ -383,7 +378,7 @@ struct SparsificationPass {
             let partials = UnsafeMutablePointer<Double>.allocate(capacity: io.items * m * 2)
             partials.initialize(repeating: 0, count: io.items * m * 2)
             defer { partials.deallocate() }
-            let box = UncheckedSendable(partials)
+            let box = UncheckedBox(partials)
             try forEachMagnitudeBlock(requests.map(\.0)) { item, offset, count, bits in
                 for k in 0..<m {
                     let (all, kept) = Fused.maskedSums(bits[k], mask: requests[k].1, offset: offset, count: count)

@@ -22,10 +22,13 @@ let package = Package(
         .executable(name: "mixmerge", targets: ["mixmerge"]),
         .executable(name: "mixmerge-bench", targets: ["mixmerge-bench"]),
         .library(name: "Merging", targets: ["Merging"]),
+        .library(name: "Mixing", targets: ["Mixing"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // Layer 0: start-up check that the CPU has what the binary was compiled for.
@@ -34,6 +37,19 @@ let package = Package(
         .target(name: "Tensors", swiftSettings: cpuFlags),
         // Layer 2: safetensors (mmap read, streaming sharded write), Hugging Face model folders.
         .target(name: "Checkpoints", dependencies: ["Tensors"], swiftSettings: cpuFlags),
+        // Layer 2: data files (JSONL, JSON, CSV) → records; languages and harm categories.
+        .target(
+            name: "Datasets",
+            dependencies: ["Checkpoints", .product(name: "CSV", package: "CSV.swift")],
+            swiftSettings: cpuFlags),
+        // Layer 3: mixture YAML → pool → draws → SFT/DPO JSONL + manifest.
+        .target(
+            name: "Mixing",
+            dependencies: [
+                "Datasets", "Checkpoints", "Tensors", .product(name: "Yams", package: "Yams"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: cpuFlags),
         // Layer 3: mergekit YAML -> plan -> per-tensor tasks -> method kernels -> writer.
         .target(
             name: "Merging",
@@ -43,16 +59,18 @@ let package = Package(
         .executableTarget(
             name: "mixmerge",
             dependencies: [
-                "Merging", "Checkpoints", "CPUFeatures",
+                "Merging", "Mixing", "Datasets", "Checkpoints", "CPUFeatures",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: cpuFlags),
         .executableTarget(
             name: "mixmerge-bench",
-            dependencies: ["Merging", "Checkpoints", "Tensors", "CPUFeatures"],
+            dependencies: ["Merging", "Mixing", "Datasets", "Checkpoints", "Tensors", "CPUFeatures"],
             swiftSettings: cpuFlags),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"], swiftSettings: cpuFlags),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints"], swiftSettings: cpuFlags),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets"], swiftSettings: cpuFlags),
+        .testTarget(name: "MixingTests", dependencies: ["Mixing", "Datasets"], swiftSettings: cpuFlags),
         .testTarget(name: "MergingTests", dependencies: ["Merging", "Checkpoints"], swiftSettings: cpuFlags),
         // Runs the built `mixmerge` binary: exit codes, one-line errors, no half-written output.
         .testTarget(name: "CLITests", dependencies: ["mixmerge", "Checkpoints"], swiftSettings: cpuFlags),

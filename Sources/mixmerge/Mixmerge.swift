@@ -8,7 +8,7 @@ struct Mixmerge: ParsableCommand {
         commandName: "mixmerge",
         abstract: "Mix training data or merge models, and measure which wins.",
         version: "0.1.0",
-        subcommands: [MergeCommand.self, InspectCommand.self])
+        subcommands: [MergeCommand.self, MixCommand.self, InspectCommand.self])
 }
 
 /// Prints a user-caused failure as one line on stderr and exits non-zero.

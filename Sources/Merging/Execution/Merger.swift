@@ -48,16 +48,6 @@ public struct MergeSummary: Codable, Sendable {
     public var variants: [String]?
 }
 
-/// The process's peak resident set (Linux `VmHWM`), in bytes.
-public func peakResidentBytes() -> Int? {
-    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
-    for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-        let kb = line.split(separator: " ").compactMap { Int($0) }.first
-        return kb.map { $0 * 1024 }
-    }
-    return nil
-}
-
 public enum Merger {
     /// Runs `plan` into the folder `output`. The result is built in a temporary sibling folder
     /// and renamed into place only when complete; on any failure the temporary folder is removed
@@ -90,14 +80,8 @@ public enum Merger {
                 throw MergeError.config("variant \(name ?? "?") produces different tensors from the first variant")
             }
         }
-        let parent = output.deletingLastPathComponent()
-        let temp = temporaryFolder(for: output)
-        try? fm.removeItem(at: temp)
-        do {
-            try fm.createDirectory(at: temp, withIntermediateDirectories: false)
-        } catch {
-            throw MergeError.output("output folder \(output.path) is not writable: cannot create files in \(parent.path)")
-        }
+        let temp: URL
+        do { temp = try OutputFolder.begin(output) } catch { throw MergeError.output(error.message) }
         do {
             var folders: [URL] = []
             for (name, _) in plans {
@@ -106,14 +90,7 @@ public enum Merger {
                 folders.append(folder)
             }
             let shards = try write(plans.map(\.1), into: folders, options: options, progress: progress)
-            if fm.fileExists(atPath: output.path) {
-                do { try fm.removeItem(at: output) } catch {
-                    throw MergeError.output("cannot replace \(output.path): \(error.localizedDescription)")
-                }
-            }
-            guard rename(temp.path, output.path) == 0 else {
-                throw MergeError.output("cannot move the finished merge into \(output.path) (\(String(cString: strerror(errno))))")
-            }
+            do { try OutputFolder.commit(temp, to: output) } catch { throw MergeError.output(error.message) }
             return MergeSummary(
                 method: first.method.name, output: output.path, tensors: first.tasks.count, parameters: first.parameterCount,
                 inputBytes: first.inputBytes, outputBytes: first.outputBytes * plans.count,
@@ -127,28 +104,11 @@ public enum Merger {
     }
 
     /// Where a merge into `output` is built before the final rename (hidden, next to `output`).
-    public static func temporaryFolder(for output: URL) -> URL {
-        let output = output.standardizedFileURL
-        return output.deletingLastPathComponent().appendingPathComponent(".\(output.lastPathComponent).mixmerge-tmp-\(getpid())")
-    }
+    public static func temporaryFolder(for output: URL) -> URL { OutputFolder.temporary(for: output) }
 
     /// Refuses an output that exists and is not an empty folder, unless `overwrite`.
     public static func checkOutput(_ output: URL, overwrite: Bool) throws {
-        let fm = FileManager.default
-        var isDirectory: ObjCBool = false
-        guard fm.fileExists(atPath: output.path, isDirectory: &isDirectory) else {
-            // Missing parent folders are created (as `mkdir -p` would); a file in the way is an error.
-            let parent = output.deletingLastPathComponent()
-            do { try fm.createDirectory(at: parent, withIntermediateDirectories: true) } catch {
-                throw MergeError.output("output folder \(output.path) cannot be created: \(parent.path) is not a writable folder")
-            }
-            return
-        }
-        guard isDirectory.boolValue else { throw MergeError.output("output \(output.path) exists and is a file") }
-        let contents = (try? fm.contentsOfDirectory(atPath: output.path)) ?? []
-        if !contents.isEmpty && !overwrite {
-            throw MergeError.output("output folder \(output.path) exists and is not empty (use --overwrite to replace it)")
-        }
+        do { try OutputFolder.check(output, overwrite: overwrite) } catch { throw MergeError.output(error.message) }
     }
 
     static func write(

@@ -1,0 +1,179 @@
+import CSV
+import Checkpoints
+import Foundation
+
+/// Where one record sits in its file: its bytes and the line (JSONL, JSON) or row (CSV) it starts on.
+public struct RecordSpan: Sendable {
+    public var start: Int
+    public var length: Int32
+    public var line: Int32
+}
+
+/// A data file opened for reading records: JSONL, a JSON list of objects, or CSV with a header
+/// row. JSONL and JSON files are mapped (never copied); a CSV file is converted to JSON lines in
+/// memory as it is read (CSV sources are small in practice). Every record's location is kept so
+/// that a record can be read again by index and errors can name `file:line`.
+public final class RecordFile: @unchecked Sendable {
+    // @unchecked: immutable after init; the bytes are a read-only mapping or a buffer owned here.
+    public enum Kind: String, Sendable { case jsonl, json, csv }
+
+    public let path: String
+    /// How errors and metadata name the file (the path as the user wrote it).
+    public let displayName: String
+    public let kind: Kind
+    public let bytes: JSONBytes
+    public let spans: [RecordSpan]
+    private let mapped: MappedFile?
+    private let buffer: UnsafeMutableBufferPointer<UInt8>?
+
+    /// What `line` counts: "line" for JSON text, "row" for CSV records.
+    public var locationWord: String { kind == .csv ? "row" : "line" }
+
+    public init(path: String, displayName: String? = nil) throws(RecordFileError) {
+        self.path = path
+        self.displayName = displayName ?? path
+        let lower = path.lowercased()
+        if lower.hasSuffix(".parquet") || lower.hasSuffix(".arrow") {
+            throw RecordFileError(path, "Parquet/Arrow files are not read yet: convert to JSONL first, e.g. "
+                + "python -c \"import pandas as p; p.read_parquet('\(path)').to_json('out.jsonl', orient='records', lines=True, force_ascii=False)\"")
+        }
+        if lower.hasSuffix(".gz") || lower.hasSuffix(".zst") || lower.hasSuffix(".bz2") || lower.hasSuffix(".xz") {
+            throw RecordFileError(path, "compressed files are not read; decompress it first")
+        }
+        if lower.hasSuffix(".csv") || lower.hasSuffix(".tsv") {
+            kind = .csv
+            mapped = nil
+            let (buf, spans) = try Self.convertCSV(path, delimiter: lower.hasSuffix(".tsv") ? "\t" : ",")
+            buffer = buf
+            bytes = JSONBytes(base: UnsafePointer(buf.baseAddress!), count: buf.count)
+            self.spans = spans
+            return
+        }
+        let file: MappedFile
+        do { file = try MappedFile(path: path) } catch let e as CheckpointError {
+            throw RecordFileError(path, e.code == .notFound ? "no such file" : e.message)
+        } catch {
+            throw RecordFileError(path, "\(error)")
+        }
+        mapped = file
+        buffer = nil
+        bytes = JSONBytes(base: file.bytes.assumingMemoryBound(to: UInt8.self), count: file.size)
+        var start = 0
+        if file.size >= 3 && bytes.base[0] == 0xEF && bytes.base[1] == 0xBB && bytes.base[2] == 0xBF { start = 3 }
+        var first = start
+        while first < file.size, [0x20, 0x0A, 0x0D, 0x09].contains(bytes.base[first]) { first += 1 }
+        if first < file.size && bytes.base[first] == UInt8(ascii: "[") {
+            kind = .json
+            spans = try Self.arraySpans(bytes, start..<file.size, path: path)
+        } else {
+            kind = .jsonl
+            spans = try Self.lineSpans(bytes, start..<file.size, path: path)
+        }
+    }
+
+    deinit { buffer?.deallocate() }
+
+    /// Drops this file's mapped pages from the process's resident set (the page cache keeps them).
+    public func releasePages(_ range: Range<Int>? = nil) {
+        mapped?.release(range ?? 0..<bytes.count)
+    }
+
+    public func location(_ index: Int) -> String { "\(displayName):\(spans[index].line)" }
+
+    /// Parses record `index` into a JSON tree pointing into the file's bytes.
+    public func node(_ index: Int) throws(RecordFileError) -> JSONNode {
+        let s = spans[index]
+        do { return try JSONParser.parse(bytes, s.start..<(s.start + Int(s.length))) } catch {
+            throw RecordFileError("\(displayName):\(s.line)", "malformed JSON: \(error.message) (byte \(error.offset - s.start + 1) of the \(locationWord))")
+        }
+    }
+
+    static func lineSpans(_ bytes: JSONBytes, _ range: Range<Int>, path: String) throws(RecordFileError) -> [RecordSpan] {
+        var spans: [RecordSpan] = []
+        var line: Int32 = 1
+        var i = range.lowerBound
+        let end = range.upperBound
+        while i < end {
+            let remaining = end - i
+            let nl = memchr(bytes.base + i, 0x0A, remaining).map { UnsafeRawPointer($0) - UnsafeRawPointer(bytes.base) } ?? end
+            var a = i, b = nl
+            while a < b, [0x20, 0x0D, 0x09].contains(bytes.base[a]) { a += 1 }
+            while b > a, [0x20, 0x0D, 0x09].contains(bytes.base[b - 1]) { b -= 1 }
+            if b > a {
+                guard b - a < Int(Int32.max) else { throw RecordFileError("\(path):\(line)", "line longer than 2 GiB") }
+                spans.append(RecordSpan(start: a, length: Int32(b - a), line: line))
+            }
+            line += 1
+            i = nl + 1
+        }
+        return spans
+    }
+
+    static func arraySpans(_ bytes: JSONBytes, _ range: Range<Int>, path: String) throws(RecordFileError) -> [RecordSpan] {
+        var spans: [RecordSpan] = []
+        var line: Int32 = 1
+        var counted = range.lowerBound
+        func lineAt(_ offset: Int) -> Int32 {
+            while counted < offset {
+                if bytes.base[counted] == 0x0A { line += 1 }
+                counted += 1
+            }
+            return line
+        }
+        do {
+            try JSONParser.forEachArrayElement(bytes, range) { r in
+                spans.append(RecordSpan(start: r.lowerBound, length: Int32(r.count), line: lineAt(r.lowerBound)))
+            }
+        } catch let e as JSONSyntaxError {
+            throw RecordFileError("\(path):\(lineAt(e.offset))", "malformed JSON: \(e.message)")
+        } catch {
+            throw RecordFileError(path, "\(error)")
+        }
+        return spans
+    }
+
+    /// Reads a CSV file with a header row into JSON lines (every cell a string), one per row.
+    static func convertCSV(_ path: String, delimiter: UnicodeScalar) throws(RecordFileError)
+        -> (UnsafeMutableBufferPointer<UInt8>, [RecordSpan]) {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw RecordFileError(path, FileManager.default.fileExists(atPath: path) ? "cannot read" : "no such file")
+        }
+        guard var text = String(data: data, encoding: .utf8) else { throw RecordFileError(path, "not UTF-8 text") }
+        if text.hasPrefix("\u{FEFF}") { text.removeFirst() }
+        let reader: CSVReader
+        do { reader = try CSVReader(string: text, hasHeaderRow: true, delimiter: delimiter) } catch {
+            throw RecordFileError(path, "not a readable CSV file (\(error))")
+        }
+        guard let header = reader.headerRow, !header.isEmpty else { throw RecordFileError(path, "CSV file has no header row") }
+        var writer = JSONWriter()
+        var spans: [RecordSpan] = []
+        var row: Int32 = 1
+        while let cells = reader.next() {
+            row += 1
+            guard cells.count == header.count else {
+                throw RecordFileError("\(path):\(row)", "CSV row has \(cells.count) cells, the header has \(header.count)")
+            }
+            let start = writer.bytes.count
+            writer.beginObject()
+            for (k, v) in zip(header, cells) { writer.key(k); writer.string(v) }
+            writer.endObject()
+            spans.append(RecordSpan(start: start, length: Int32(writer.bytes.count - start), line: row))
+            writer.newline()
+        }
+        if let error = reader.error { throw RecordFileError("\(path):\(row + 1)", "malformed CSV (\(error))") }
+        let buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: max(writer.bytes.count, 1))
+        _ = buffer.initialize(from: writer.bytes)
+        return (buffer, spans)
+    }
+}
+
+/// A data file that cannot be read; `place` is the file, or `file:line` for a record.
+public struct RecordFileError: Error, Sendable, CustomStringConvertible {
+    public let place: String
+    public let message: String
+    public init(_ place: String, _ message: String) {
+        self.place = place
+        self.message = message
+    }
+    public var description: String { "\(place): \(message)" }
+}

@@ -1,0 +1,138 @@
+import Datasets
+import Foundation
+import Testing
+
+let dataFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().appendingPathComponent("fixtures/data")
+
+func records(_ file: String, _ reader: RecordReader = RecordReader()) throws -> [Record] {
+    let f = try RecordFile(path: dataFolder.appendingPathComponent(file).path)
+    return try f.spans.indices.map { try reader.read(try f.node($0), f.bytes) }
+}
+
+func writeTemp(_ name: String, _ text: String) throws -> String {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mixmerge-tests-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    let url = dir.appendingPathComponent(name)
+    try Data(text.utf8).write(to: url)
+    return url.path
+}
+
+@Suite struct ReaderTests {
+    @Test func ayaRedteaming() throws {
+        let rs = try records("aya_redteaming_hin.jsonl", RecordReader(format: .ayaRedteaming))
+        #expect(rs.count == 6)
+        #expect(rs.allSatisfy { $0.language == "hi" && $0.prompt.count == 1 && $0.prompt[0].role == "user" })
+        #expect(rs.allSatisfy { $0.completion == nil && !$0.isPreferencePair })
+        // harm_category is a JSON list inside a string; spellings come back as the card's.
+        #expect(rs.allSatisfy { !$0.harmCategories.isEmpty && $0.harmCategories.allSatisfy(HarmCategories.card.contains) })
+        #expect(rs[0].harmCategories.count == 2)
+        #expect(rs[0].globalOrLocal == "local")
+    }
+
+    @Test func ayaEvaluationDolly() throws {
+        let rs = try records("aya_dolly.jsonl", RecordReader(format: .ayaEvaluation))
+        #expect(Set(rs.compactMap(\.language)) == ["hi", "fr", "es", "ar", "ru"])
+        #expect(rs[0].prompt == [Message(role: "user", content: "प्रश्न 0: Dolly prompt")])
+        #expect(rs[0].completion == [Message(role: "assistant", content: "उत्तर 0")])
+        #expect(rs[0].sourceID == "1000" && rs[0].id == "0")
+        // Translations of one Dolly prompt share its source id.
+        #expect(Set(rs.filter { $0.sourceID == "1002" }.compactMap(\.language)).count == 5)
+    }
+
+    @Test func ultrafeedback() throws {
+        let rs = try records("ultrafeedback.jsonl", RecordReader(format: .ultrafeedback))
+        let r = rs[0]
+        #expect(r.prompt.count == 1 && r.prompt[0].role == "user")
+        #expect(r.chosen?.count == 1 && r.chosen?[0].role == "assistant")
+        #expect(r.rejected?[0].content.contains("unhelpful") == true)
+        #expect(r.language == "en" && r.sourceID != nil)
+        #expect(r.sftResponse == r.chosen)
+    }
+
+    @Test func messagesWithSystemTurnAndRegionTag() throws {
+        let rs = try records("messages.jsonl")
+        #expect(rs[0].prompt.map(\.role) == ["system", "user"])
+        #expect(rs[0].completion == [Message(role: "assistant", content: "Hello 0")])
+        #expect(rs[0].language == "fr")
+    }
+
+    @Test func alpacaCSVWithQuotesAndMultilineCells() throws {
+        let file = try RecordFile(path: dataFolder.appendingPathComponent("alpaca.csv").path)
+        #expect(file.spans.map(\.line) == [2, 3, 4])
+        let rs = try records("alpaca.csv", RecordReader(format: .alpaca))
+        #expect(rs.map(\.language) == ["es", "es", "es"])
+        #expect(rs[0].prompt[0].content == "Summarise, briefly\n\nThe text")
+        #expect(rs[0].completion?[0].content == "A \"short\" summary")
+        #expect(rs[1].prompt[0].content == "Translate\n\nline one\nline two")
+        #expect(rs[2].prompt[0].content == "Count to three")
+    }
+
+    @Test func jsonListFileKeepsLineNumbers() throws {
+        let file = try RecordFile(path: dataFolder.appendingPathComponent("list.json").path)
+        #expect(file.kind == .json)
+        #expect(file.spans.map(\.line) == [2, 7])
+        let rs = try records("list.json")
+        #expect(rs.map(\.language) == ["es", "fr"])
+    }
+
+    @Test func fieldMapRenamesFields() throws {
+        let path = try writeTemp("q.jsonl", #"{"question": "Q?", "answer": "A.", "lang": "Russian", "qid": 7}"# + "\n")
+        let reader = RecordReader(format: .promptCompletion, fieldMap: [.prompt: "question", .completion: "answer", .sourceID: "qid"])
+        let f = try RecordFile(path: path)
+        let r = try reader.read(try f.node(0), f.bytes)
+        #expect(r.prompt[0].content == "Q?" && r.completion?[0].content == "A." && r.language == "ru" && r.sourceID == "7")
+    }
+
+    @Test func errorsNameTheFileAndLine() throws {
+        let path = try writeTemp("bad.jsonl", "{\"prompt\": \"ok\", \"completion\": \"x\"}\n\n{\"prompt\": \"broken\"\n")
+        let f = try RecordFile(path: path)
+        #expect(f.spans.map(\.line) == [1, 3])
+        let error = #expect(throws: RecordFileError.self) { _ = try f.node(1) }
+        #expect(error?.description.hasPrefix("\(path):3: malformed JSON") == true)
+
+        let missing = try writeTemp("m.jsonl", #"{"completion": "x"}"# + "\n")
+        let g = try RecordFile(path: missing)
+        let e2 = #expect(throws: RecordError.self) { _ = try RecordReader(format: .promptCompletion).read(try g.node(0), g.bytes) }
+        #expect(e2?.message.contains("missing field 'prompt'") == true)
+
+        let lang = try writeTemp("l.jsonl", #"{"prompt": "x", "language": "Klingon"}"# + "\n")
+        let h = try RecordFile(path: lang)
+        let e3 = #expect(throws: RecordError.self) { _ = try RecordReader().read(try h.node(0), h.bytes) }
+        #expect(e3?.message.contains("unknown language 'Klingon'") == true)
+    }
+
+    @Test func parquetAndMissingFilesAreOneLineErrors() throws {
+        let e1 = #expect(throws: RecordFileError.self) { _ = try RecordFile(path: "/tmp/x.parquet") }
+        #expect(e1?.message.contains("convert to JSONL") == true)
+        let e2 = #expect(throws: RecordFileError.self) { _ = try RecordFile(path: "/nonexistent/data.jsonl") }
+        #expect(e2?.message == "no such file")
+    }
+}
+
+@Suite struct LanguageTests {
+    @Test(arguments: [
+        ("English", "en"), ("english", "en"), ("en", "en"), ("eng", "en"), ("hin", "hi"), ("Hindi", "hi"),
+        ("fra", "fr"), ("fre", "fr"), ("French", "fr"), ("spa", "es"), ("Spanish", "es"), ("arb", "ar"),
+        ("Arabic", "ar"), ("rus", "ru"), ("Russian", "ru"), ("srp", "sr"), ("Serbian", "sr"), ("Filipino", "fil"),
+        ("tgl", "tl"), ("hin_Deva", "hi"), ("arb_Arab", "ar"), ("pt-BR", "pt"), ("zh-Hans", "zh"), ("zho", "zh"),
+        (" German ", "de"), ("ger", "de"), ("deu", "de"),
+    ])
+    func canonical(_ text: String, _ code: String) {
+        #expect(Languages.canonical(text) == code)
+    }
+
+    @Test func unknownLanguages() {
+        for s in ["Klingon", "xx", "", "english-ish"] { #expect(Languages.canonical(s) == nil, "\(s)") }
+    }
+
+    @Test func harmCategorySpellings() {
+        #expect(HarmCategories.normalized("Self-Harm") == "Self-harm")
+        #expect(HarmCategories.normalized("Violence, Threats & Incitement") == "Violence, threats & incitement")
+        #expect(HarmCategories.normalized("Harms of Representation Allocation and Quality of Service")
+            == "Harms of Representation Allocation & Quality of Service")
+        #expect(HarmCategories.normalized("graphic material") == "Graphic Material")
+        #expect(HarmCategories.normalized("non consensual sexual content") == "Non-consensual sexual content")
+        #expect(HarmCategories.normalized("  Something   new ") == "Something new")
+    }
+}

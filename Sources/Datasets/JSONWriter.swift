@@ -21,6 +21,34 @@ public struct JSONWriter: Sendable {
     }
 
     public mutating func string(_ s: String) { separate(); Self.appendQuoted(s, to: &bytes); needsComma = true }
+    /// `"\(text)\(suffix)\(number)"` without building the string.
+    public mutating func string(_ text: String, suffix: StaticString, _ number: Int) {
+        separateValue()
+        Self.appendQuoted(text, to: &bytes)
+        bytes.removeLast()
+        bytes.append(contentsOf: UnsafeBufferPointer(start: suffix.utf8Start, count: suffix.utf8CodeUnitCount))
+        var digits: [UInt8] = []
+        var n = number
+        repeat { digits.append(UInt8(ascii: "0") + UInt8(n % 10)); n /= 10 } while n > 0
+        bytes.append(contentsOf: digits.reversed())
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// Appends bytes written by another writer that left an object open after a value (so the
+    /// next key needs a comma).
+    public mutating func raw(_ prefix: [UInt8]) {
+        bytes.append(contentsOf: prefix)
+        needsComma = true
+    }
+
+    /// Appends raw JSON as one value (`comma: true`: a comma before it when one is due; false:
+    /// the start of a container, so the next value needs none).
+    public mutating func raw(_ value: [UInt8], comma: Bool) {
+        separate()
+        bytes.append(contentsOf: value)
+        needsComma = comma
+    }
+
     public mutating func stringOrNull(_ s: String?) { if let s { string(s) } else { null() } }
     public mutating func null() { separate(); bytes.append(contentsOf: [0x6E, 0x75, 0x6C, 0x6C]); needsComma = true }
     public mutating func bool(_ b: Bool) { separate(); bytes.append(contentsOf: Array((b ? "true" : "false").utf8)); needsComma = true }
@@ -49,6 +77,12 @@ public struct JSONWriter: Sendable {
         if needsComma { bytes.append(UInt8(ascii: ",")) }
     }
 
+    /// Writes the comma a value needs and marks that the next one needs one.
+    mutating func separateValue() {
+        separate()
+        needsComma = true
+    }
+
     static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 
     public static func appendQuoted(_ s: String, to out: inout [UInt8]) {
@@ -74,5 +108,43 @@ public struct JSONWriter: Sendable {
             out.append(contentsOf: UnsafeBufferPointer(rebasing: u[run...]))
         }
         out.append(UInt8(ascii: "\""))
+    }
+}
+
+extension JSONWriter {
+    /// A string whose text is on a tape, copied as the JSON bytes it was read from.
+    public mutating func string(_ ref: TextRef, on tape: JSONTape) {
+        separateValue()
+        bytes.append(UInt8(ascii: "\""))
+        tape.appendJSONContent(ref, to: &bytes)
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// A string or number token as a JSON string (a number's text becomes the string).
+    public mutating func scalarString(_ token: Int32, on tape: JSONTape) {
+        if token < 0 { null(); return }
+        string(TextRef(token: token), on: tape)
+    }
+
+    /// `[{"role": …, "content": …}, …]` for turns on a tape (`first` then `then`).
+    public mutating func turns(_ first: [Turn], _ then: [Turn]? = nil, on tape: JSONTape) {
+        separateValue()
+        bytes.append(UInt8(ascii: "["))
+        var comma = false
+        for list in [first, then ?? []] {
+            for t in list {
+                if comma { bytes.append(UInt8(ascii: ",")) }
+                comma = true
+                bytes.append(contentsOf: Self.turnPrefix[Int(t.role.rawValue)])
+                tape.appendJSONContent(t.text, to: &bytes)
+                bytes.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: "}")])
+            }
+        }
+        bytes.append(UInt8(ascii: "]"))
+    }
+
+    /// `{"role":"user","content":"` for each role.
+    public static let turnPrefix: [[UInt8]] = [Role.system, .user, .assistant, .tool].map {
+        Array("{\"role\":\"\($0.name)\",\"content\":\"".utf8)
     }
 }

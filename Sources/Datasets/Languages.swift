@@ -6,6 +6,7 @@
 public enum Languages {
     /// Canonical code for `text`, or nil when it names no known language.
     public static func canonical(_ text: String) -> String? {
+        if let hit = table[text] { return hit }  // the common case: a code or a name as written
         var key = text.trimmingSpaces().lowercased()
         if let hit = table[key] { return hit }
         // A tag with a region or script: keep the language part.
@@ -67,7 +68,7 @@ public enum Languages {
             var keys = [code, parts[1]]
             keys += parts[2].split(separator: ",").map(String.init)
             let englishNames = parts[3].split(separator: ",").map { $0.trimmingSpaces() }
-            keys += englishNames.map { $0.lowercased() }
+            keys += englishNames.map { $0.lowercased() } + englishNames
             for k in keys where !k.isEmpty && table[k] == nil { table[k] = code }
             if let n = englishNames.first { names[code] = n }
         }

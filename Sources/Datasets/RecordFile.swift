@@ -67,8 +67,9 @@ public final class RecordFile: @unchecked Sendable {
             spans = try Self.arraySpans(bytes, start..<file.size, path: path)
         } else {
             kind = .jsonl
-            spans = try Self.lineSpans(bytes, start..<file.size, path: path)
+            spans = try Self.lineSpans(bytes, start..<file.size, path: path, release: { file.release($0) })
         }
+        file.release(0..<file.size)  // the scan touched every page; keep the resident set small
     }
 
     deinit { buffer?.deallocate() }
@@ -78,22 +79,51 @@ public final class RecordFile: @unchecked Sendable {
         mapped?.release(range ?? 0..<bytes.count)
     }
 
+    /// Calls `body` with record `index`'s bytes. A mapped file's record is copied into `buffer`
+    /// with `pread`, so that visiting records in any order never faults the mapping in (the
+    /// resident set stays bounded); a CSV file's converted text is passed as it is.
+    public func withRecordBytes<T>(
+        _ index: Int, buffer: inout [UInt8], _ body: (UnsafeBufferPointer<UInt8>) throws -> T
+    ) throws -> T {
+        let s = spans[index]
+        let n = Int(s.length)
+        guard let mapped else { return try body(UnsafeBufferPointer(start: bytes.base + s.start, count: n)) }
+        if buffer.count < n { buffer = [UInt8](repeating: 0, count: max(n, 2 * buffer.count)) }
+        let ok = buffer.withUnsafeMutableBytes { mapped.read(into: $0.baseAddress!, count: n, at: s.start) }
+        guard ok else { throw RecordFileError(location(index), "cannot read the record again (was the file changed during the run?)") }
+        return try buffer.withUnsafeBufferPointer { try body(UnsafeBufferPointer(rebasing: $0[0..<n])) }
+    }
+
+    /// Parses and reads record `index` (errors carry `file:line`).
+    public func record(_ index: Int, _ reader: RecordReader) throws -> Record {
+        var tape = JSONTape()
+        try parse(index, into: &tape)
+        do { return try reader.read(tape) } catch { throw RecordFileError(location(index), error.message) }
+    }
+
     public func location(_ index: Int) -> String { "\(displayName):\(spans[index].line)" }
 
-    /// Parses record `index` into a JSON tree pointing into the file's bytes.
-    public func node(_ index: Int) throws(RecordFileError) -> JSONNode {
+    /// Parses record `index` onto `tape` (tokens pointing into the file's bytes).
+    public func parse(_ index: Int, into tape: inout JSONTape) throws(RecordFileError) {
         let s = spans[index]
-        do { return try JSONParser.parse(bytes, s.start..<(s.start + Int(s.length))) } catch {
-            throw RecordFileError("\(displayName):\(s.line)", "malformed JSON: \(error.message) (byte \(error.offset - s.start + 1) of the \(locationWord))")
+        do { try tape.parse(bytes, s.start..<(s.start + Int(s.length))) } catch {
+            throw RecordFileError("\(displayName):\(s.line)", "malformed JSON: \(error.message) (byte \(error.offset + 1) of the \(locationWord))")
         }
     }
 
-    static func lineSpans(_ bytes: JSONBytes, _ range: Range<Int>, path: String) throws(RecordFileError) -> [RecordSpan] {
+    static func lineSpans(
+        _ bytes: JSONBytes, _ range: Range<Int>, path: String, release: (Range<Int>) -> Void = { _ in }
+    ) throws(RecordFileError) -> [RecordSpan] {
         var spans: [RecordSpan] = []
         var line: Int32 = 1
         var i = range.lowerBound
         let end = range.upperBound
+        var released = range.lowerBound
         while i < end {
+            if i - released >= 32 << 20 {
+                release(released..<i)
+                released = i
+            }
             let remaining = end - i
             let nl = memchr(bytes.base + i, 0x0A, remaining).map { UnsafeRawPointer($0) - UnsafeRawPointer(bytes.base) } ?? end
             var a = i, b = nl
@@ -121,7 +151,7 @@ public final class RecordFile: @unchecked Sendable {
             return line
         }
         do {
-            try JSONParser.forEachArrayElement(bytes, range) { r in
+            try JSONTape.forEachArrayElement(bytes, range) { r in
                 spans.append(RecordSpan(start: r.lowerBound, length: Int32(r.count), line: lineAt(r.lowerBound)))
             }
         } catch let e as JSONSyntaxError {

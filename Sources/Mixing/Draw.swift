@@ -9,6 +9,8 @@ struct Draw {
     let objectives: [String]
     let shares: [Double]
     let languages: [String]
+    /// The start of each meta line, `{"source":…,"objective":…,"language":…`, per source and language.
+    var metaPrefix: [MetaKey: [UInt8]] = [:]
     /// Per cell [objective][language]: data available (in the mixture's unit, records), target, realised.
     var available: [[Double]]
     var availableRecords: [[Int]]
@@ -29,6 +31,8 @@ struct Draw {
 
         // Languages: as listed, else every language the mixture's objectives have, sorted.
         let languages: [String]
+    /// The start of each meta line, `{"source":…,"objective":…,"language":…`, per source and language.
+    var metaPrefix: [MetaKey: [UInt8]] = [:]
         if let listed = spec.languages {
             languages = listed
         } else {
@@ -70,6 +74,17 @@ struct Draw {
             spec: spec, objectives: objectives, shares: shares, languages: languages, available: available,
             availableRecords: cells.map { $0.map(\.count) }, targets: [], realised: available.map { $0.map { _ in 0 } },
             total: 0, heldOut: heldOut, seed: config.seed)
+        for (s, source) in config.sources.enumerated() {
+            for l in languages {
+                guard let p = PoolEntry.pack(l) else { continue }
+                var w = JSONWriter()
+                w.beginObject()
+                w.key("source"); w.string(source.name)
+                w.key("objective"); w.string(source.objective)
+                w.key("language"); w.string(l)
+                draw.metaPrefix[MetaKey(source: Int32(s), language: p)] = w.bytes
+            }
+        }
         try draw.allocate()
         draw.sample(cells, pool)
         return draw

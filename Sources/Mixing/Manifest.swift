@@ -127,13 +127,16 @@ enum Manifest {
             var source: Int32, language: String
             static func < (a: Key, b: Key) -> Bool { (a.source, a.language) < (b.source, b.language) }
         }
-        var records: [Key: (Int, Int)] = [:]
+        struct Packed: Hashable { var source: Int32, language: UInt64 }
+        var packed: [Packed: (Int, Int)] = [:]  // records, characters
         for i in entries {
             let e = pool.entries[Int(i)]
-            let k = Key(source: e.source, language: e.languageCode)
-            let v = records[k] ?? (0, 0)
-            records[k] = (v.0 + 1, v.1 + Int(e.characters))
+            let k = Packed(source: e.source, language: e.language)
+            let v = packed[k] ?? (0, 0)
+            packed[k] = (v.0 + 1, v.1 + Int(e.characters))
         }
+        var records: [Key: (Int, Int)] = [:]
+        for (k, v) in packed { records[Key(source: k.source, language: PoolEntry.unpack(k.language))] = v }
         return records.keys.sorted().map { k in
             let source = pool.config.sources[Int(k.source)]
             return .object([

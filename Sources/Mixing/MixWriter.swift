@@ -42,9 +42,16 @@ enum MixWriter {
         outputs[.meta] = try FileOutput(folder.appendingPathComponent("\(side).meta.jsonl"))
         defer { for o in outputs.values { o.close() } }
 
+        // Rounds of `threads × 8` batches are rendered in parallel; while one round renders, the
+        // previous one is written by a writer thread (double buffering, so at most two rounds of
+        // output are in memory).
         let batch = 1024
         let batches = (picks.count + batch - 1) / batch
         let perRound = max(1, threads) * 8
+        let writer = DispatchQueue(label: "mixmerge.mix.writer")
+        let writing = DispatchGroup()
+        let writeFailure = FailureBox()
+        let files = UncheckedBox(outputs)
         var b = 0
         while b < batches {
             let n = min(perRound, batches - b)
@@ -56,56 +63,79 @@ enum MixWriter {
                 let range = ((first + k) * batch)..<min(picks.count, (first + k + 1) * batch)
                 do { box.value[k] = try render(picks[range], sft: sft, dpo: dpo, d: d, pool: pool) } catch { failure.set(error) }
             }
-            if let e = failure.error { throw e }
-            for k in 0..<n {
-                for s in Stream.allCases { if let o = outputs[s] { try o.write(rendered[k][s.rawValue]) } }
+            writing.wait()
+            if let e = failure.error ?? writeFailure.error { throw e }
+            let round = UncheckedBox(rendered)
+            writer.async(group: writing) {
+                do {
+                    for k in round.value.indices {
+                        for s in Stream.allCases { if let o = files.value[s] { try o.write(round.value[k][s.rawValue]) } }
+                    }
+                } catch { writeFailure.set(error) }
             }
-            for f in pool.files { f.releasePages() }
             b += n
         }
+        writing.wait()
+        if let e = writeFailure.error { throw e }
         for o in outputs.values { try o.finish() }
     }
 
     static func render(_ picks: ArraySlice<Draw.Pick>, sft: Bool, dpo: Bool, d: Draw, pool: Pool) throws -> [[UInt8]] {
         var w = Stream.allCases.map { _ in JSONWriter(capacity: picks.count * 512) }
+        var buffer: [UInt8] = []
+        var tape = JSONTape()
         for pick in picks {
             let entry = pool.entries[Int(pick.entry)]
-            let r = try pool.record(entry)
-            if sft {
-                w[0].beginObject()
-                w[0].key("messages"); w[0].messages(r.prompt + (r.sftResponse ?? []))
-                w[0].endObject(); w[0].newline()
+            let source = Int(entry.source)
+            let file = pool.files[source]
+            try file.withRecordBytes(Int(entry.span), buffer: &buffer) { record in
+                try pool.withPlan(entry) { plan in
+                    if sft {
+                        w[0].beginObject()
+                        w[0].key("messages"); w[0].turns([plan.prompt, plan.sftResponse], plan, record)
+                        w[0].endObject(); w[0].newline()
+                    }
+                    if dpo {
+                        // TRL explicit prompt: {"prompt": [...], "chosen": [...], "rejected": [...]}
+                        w[1].beginObject()
+                        w[1].key("prompt"); w[1].turns([plan.prompt], plan, record)
+                        w[1].key("chosen"); w[1].turns([plan.chosen], plan, record)
+                        w[1].key("rejected"); w[1].turns([plan.rejected], plan, record)
+                        w[1].endObject(); w[1].newline()
+                        // Implicit prompt: full conversations sharing their prompt turns.
+                        w[2].beginObject()
+                        w[2].key("chosen"); w[2].turns([plan.prompt, plan.chosen], plan, record)
+                        w[2].key("rejected"); w[2].turns([plan.prompt, plan.rejected], plan, record)
+                        w[2].endObject(); w[2].newline()
+                    }
+                    // {"source":…,"objective":…,"language":…, prepared once per source and language
+                    w[3].raw(d.metaPrefix[MetaKey(source: entry.source, language: entry.language)]!)
+                    w[3].key("harm_category"); w[3].beginArray()
+                    let harm = plan.harm
+                    if harm.kind != 0 {
+                        var text = Array(UnsafeBufferPointer(rebasing: record[harm.range]))
+                        if harm.kind == 1 { text = [UInt8(ascii: "\"")] + text + [UInt8(ascii: "\"")] }
+                        let categories = try text.withUnsafeBufferPointer { b in
+                            try tape.parse(JSONBytes(base: b.baseAddress!, count: b.count), 0..<b.count)
+                            return try pool.config.sources[source].reader.harmCategories(tape, 0)
+                        }
+                        for h in categories { w[3].string(h) }
+                    }
+                    w[3].endArray()
+                    w[3].key("global_or_local"); w[3].scalar(plan.globalOrLocal, record)
+                    w[3].key("source_id"); w[3].scalar(plan.sourceID, record)
+                    w[3].key("id"); w[3].scalar(plan.id, record)
+                    w[3].key("origin"); w[3].string(file.displayName, suffix: ":", Int(file.spans[Int(entry.span)].line))
+                    w[3].key("repeat"); w[3].int(Int(pick.repeatIndex))
+                    w[3].endObject(); w[3].newline()
+                }
             }
-            if dpo {
-                // TRL explicit prompt: {"prompt": [...], "chosen": [...], "rejected": [...]}
-                w[1].beginObject()
-                w[1].key("prompt"); w[1].messages(r.prompt)
-                w[1].key("chosen"); w[1].messages(r.chosen ?? [])
-                w[1].key("rejected"); w[1].messages(r.rejected ?? [])
-                w[1].endObject(); w[1].newline()
-                // Implicit prompt: full conversations sharing their prompt turns.
-                w[2].beginObject()
-                w[2].key("chosen"); w[2].messages(r.prompt + (r.chosen ?? []))
-                w[2].key("rejected"); w[2].messages(r.prompt + (r.rejected ?? []))
-                w[2].endObject(); w[2].newline()
-            }
-            let spec = pool.config.sources[Int(entry.source)]
-            let file = pool.files[Int(entry.source)]
-            w[3].beginObject()
-            w[3].key("source"); w[3].string(spec.name)
-            w[3].key("objective"); w[3].string(spec.objective)
-            w[3].key("language"); w[3].string(entry.languageCode)
-            w[3].key("harm_category"); w[3].beginArray(); for h in r.harmCategories { w[3].string(h) }; w[3].endArray()
-            w[3].key("global_or_local"); w[3].stringOrNull(r.globalOrLocal)
-            w[3].key("source_id"); w[3].stringOrNull(r.sourceID)
-            w[3].key("id"); w[3].stringOrNull(r.id)
-            w[3].key("origin"); w[3].string(file.location(Int(entry.span)))
-            w[3].key("repeat"); w[3].int(Int(pick.repeatIndex))
-            w[3].endObject(); w[3].newline()
         }
         return w.map(\.bytes)
     }
 }
+
+struct MetaKey: Hashable { var source: Int32, language: UInt64 }
 
 /// An output file written with plain `write(2)` calls; errors (a full disk) name the file.
 final class FileOutput {

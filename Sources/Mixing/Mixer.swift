@@ -53,8 +53,14 @@ public enum Mixer {
         let output = output.standardizedFileURL
         if !options.dryRun { do { try OutputFolder.check(output, overwrite: options.overwrite) } catch { throw MixError(error.message) } }
         let base = URL(fileURLWithPath: configPath).deletingLastPathComponent().path
+        let trace = ProcessInfo.processInfo.environment["MIXMERGE_TRACE"] != nil
+        func phase(_ name: String) {
+            if trace { FileHandle.standardError.write(Data(String(format: "[%.3f s] %@\n", Date().timeIntervalSince(start), name).utf8)) }
+        }
         let pool = try Pool.load(config, baseDirectory: base, skipInvalid: options.skipInvalid, threads: options.threads)
+        phase("pool read: \(pool.entries.count) entries")
         let draws = try config.mixtures.map { try Draw.make($0, pool: pool) }
+        phase("drawn")
         var summary = MixSummary(
             output: output.path, records: pool.sourceStats.reduce(0) { $0 + $1.records },
             duplicates: pool.sourceStats.reduce(0) { $0 + $1.duplicatesExact + $1.duplicatesNormalized },
@@ -72,6 +78,7 @@ public enum Mixer {
                     let folder = temp.appendingPathComponent(d.spec.name)
                     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: false)
                     try MixWriter.write(d, pool: pool, into: folder, threads: options.threads)
+                    phase("wrote \(d.spec.name)")
                 }
                 do { try OutputFolder.commit(temp, to: output) } catch { throw MixError(error.message) }
             } catch {

@@ -27,6 +27,10 @@ struct Bench {
     }
 
     static func main() {
+        if CommandLine.arguments.dropFirst().first == "mix" {
+            MixBench.main(Array(CommandLine.arguments.dropFirst(2)))
+            return
+        }
         var o = Options()
         var args = CommandLine.arguments.dropFirst().makeIterator()
         while let a = args.next() {

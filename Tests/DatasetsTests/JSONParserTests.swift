@@ -2,25 +2,24 @@ import Datasets
 import Foundation
 import Testing
 
-func parse(_ text: String) throws -> (JSONNode, [UInt8]) {
-    let bytes = Array(text.utf8)
-    let node = try bytes.withUnsafeBufferPointer { b in
-        try JSONParser.parse(JSONBytes(base: b.baseAddress!, count: b.count), 0..<b.count)
+/// Parses `bytes` and hands the tape to `body` while the bytes are alive.
+func withTape<T>(_ bytes: [UInt8], _ body: (JSONTape) throws -> T) throws -> T {
+    try bytes.withUnsafeBufferPointer { b in
+        var tape = JSONTape()
+        try tape.parse(JSONBytes(base: b.baseAddress ?? UnsafePointer(bitPattern: 1)!, count: b.count), 0..<b.count)
+        return try body(tape)
     }
-    return (node, bytes)
 }
 
-func parseBytes(_ bytes: [UInt8]) throws -> JSONNode {
-    try bytes.withUnsafeBufferPointer { b in try JSONParser.parse(JSONBytes(base: b.baseAddress!, count: b.count), 0..<b.count) }
-}
+func parse(_ text: String) throws { try withTape(Array(text.utf8)) { _ in } }
+
+func parseBytes(_ bytes: [UInt8]) throws { try withTape(bytes) { _ in } }
 
 /// Decodes the string value of `{"k": …}` with our parser.
 func decodedString(_ json: String) throws -> String {
-    let (node, bytes) = try parse(json)
-    return bytes.withUnsafeBufferPointer { b in
-        let jb = JSONBytes(base: b.baseAddress!, count: b.count)
-        guard case .string(let s)? = node.member("k", in: jb) else { return "<not a string>" }
-        return jb.string(s)
+    try withTape(Array(json.utf8)) { tape in
+        guard let v = tape.member(0, "k"), tape[v].kind == .string else { return "<not a string>" }
+        return tape.string(v)
     }
 }
 
@@ -62,6 +61,31 @@ func decodedString(_ json: String) throws -> String {
             let json = "{\"k\": \"\(body)\"}"
             let expected = try #require((try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: String])?["k"])
             #expect(try decodedString(json) == expected, "\(json)")
+        }
+    }
+
+    @Test func tapeStructure() throws {
+        try withTape(Array(#"{"a": [1, {"b": "x\ty"}, []], "c": null, "a2": "\u00e9"}"#.utf8)) { t in
+            #expect(t.keys(0) == ["a", "c", "a2"])
+            let a = try #require(t.member(0, "a"))
+            #expect(t[a].kind == .array && t[a].count == 3)
+            let items = t.elements(a)
+            #expect(items.map { t[$0].kind } == [.number, .object, .array])
+            #expect(t.string(items[0]) == "1")
+            let b = try #require(t.member(items[1], "b"))
+            #expect(t.string(b) == "x\ty" && t[b].escaped)
+            #expect(t[try #require(t.member(0, "c"))].kind == .null)
+            #expect(t.member(0, "missing") == nil)
+            let e = try #require(t.member(0, "a2"))
+            #expect(t.string(e) == "é" && t.characterCount(e) == 1)
+        }
+    }
+
+    @Test func characterCountsMatchUnicodeScalars() throws {
+        for text in ["", "abc", "héllo wörld, a longer line of text", "प्रश्न और उत्तर", "😀😀 mixed ascii and 😀", "Вопрос"] {
+            let json = String(decoding: try JSONSerialization.data(withJSONObject: ["k": text]), as: UTF8.self)
+            let count = try withTape(Array(json.utf8)) { t in t.characterCount(t.member(0, "k")!) }
+            #expect(count == text.unicodeScalars.count, "\(text)")
         }
     }
 

@@ -7,7 +7,7 @@ let dataFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().del
 
 func records(_ file: String, _ reader: RecordReader = RecordReader()) throws -> [Record] {
     let f = try RecordFile(path: dataFolder.appendingPathComponent(file).path)
-    return try f.spans.indices.map { try reader.read(try f.node($0), f.bytes) }
+    return try f.spans.indices.map { try f.record($0, reader) }
 }
 
 func writeTemp(_ name: String, _ text: String) throws -> String {
@@ -79,8 +79,7 @@ func writeTemp(_ name: String, _ text: String) throws -> String {
     @Test func fieldMapRenamesFields() throws {
         let path = try writeTemp("q.jsonl", #"{"question": "Q?", "answer": "A.", "lang": "Russian", "qid": 7}"# + "\n")
         let reader = RecordReader(format: .promptCompletion, fieldMap: [.prompt: "question", .completion: "answer", .sourceID: "qid"])
-        let f = try RecordFile(path: path)
-        let r = try reader.read(try f.node(0), f.bytes)
+        let r = try RecordFile(path: path).record(0, reader)
         #expect(r.prompt[0].content == "Q?" && r.completion?[0].content == "A." && r.language == "ru" && r.sourceID == "7")
     }
 
@@ -88,17 +87,17 @@ func writeTemp(_ name: String, _ text: String) throws -> String {
         let path = try writeTemp("bad.jsonl", "{\"prompt\": \"ok\", \"completion\": \"x\"}\n\n{\"prompt\": \"broken\"\n")
         let f = try RecordFile(path: path)
         #expect(f.spans.map(\.line) == [1, 3])
-        let error = #expect(throws: RecordFileError.self) { _ = try f.node(1) }
+        let error = #expect(throws: RecordFileError.self) { _ = try f.record(1, RecordReader()) }
         #expect(error?.description.hasPrefix("\(path):3: malformed JSON") == true)
 
         let missing = try writeTemp("m.jsonl", #"{"completion": "x"}"# + "\n")
         let g = try RecordFile(path: missing)
-        let e2 = #expect(throws: RecordError.self) { _ = try RecordReader(format: .promptCompletion).read(try g.node(0), g.bytes) }
+        let e2 = #expect(throws: RecordFileError.self) { _ = try g.record(0, RecordReader(format: .promptCompletion)) }
         #expect(e2?.message.contains("missing field 'prompt'") == true)
 
         let lang = try writeTemp("l.jsonl", #"{"prompt": "x", "language": "Klingon"}"# + "\n")
         let h = try RecordFile(path: lang)
-        let e3 = #expect(throws: RecordError.self) { _ = try RecordReader().read(try h.node(0), h.bytes) }
+        let e3 = #expect(throws: RecordFileError.self) { _ = try h.record(0, RecordReader()) }
         #expect(e3?.message.contains("unknown language 'Klingon'") == true)
     }
 

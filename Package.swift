@@ -23,12 +23,18 @@ let package = Package(
         .executable(name: "mixmerge-bench", targets: ["mixmerge-bench"]),
         .library(name: "Merging", targets: ["Merging"]),
         .library(name: "Mixing", targets: ["Mixing"]),
+        .library(name: "Judging", targets: ["Judging"]),
+        .library(name: "Evaluation", targets: ["Evaluation"]),
+        .executable(name: "mixmerge-fake-endpoint", targets: ["mixmerge-fake-endpoint"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // Layer 0: start-up check that the CPU has what the binary was compiled for.
@@ -50,6 +56,26 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: cpuFlags),
+        // Layer 3: judge templates, verdict parsing, statistics, reports (no I/O, no heavy packages).
+        .target(name: "Judging", dependencies: ["Tensors"], swiftSettings: cpuFlags),
+        // Layer 3: the run store (SQLite via GRDB), the OpenAI-compatible client (AsyncHTTPClient),
+        // generation and judging runs. The only targets with GRDB and AsyncHTTPClient.
+        .target(
+            name: "Evaluation",
+            dependencies: [
+                "Judging", "Datasets", "Tensors",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: cpuFlags),
+        // Layer 4: a scripted OpenAI-compatible server on loopback for tests and the benchmark.
+        .executableTarget(
+            name: "mixmerge-fake-endpoint",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]),
         // Layer 3: mergekit YAML -> plan -> per-tensor tasks -> method kernels -> writer.
         .target(
             name: "Merging",
@@ -59,7 +85,7 @@ let package = Package(
         .executableTarget(
             name: "mixmerge",
             dependencies: [
-                "Merging", "Mixing", "Datasets", "Checkpoints", "CPUFeatures",
+                "Merging", "Mixing", "Datasets", "Judging", "Evaluation", "Checkpoints", "CPUFeatures",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: cpuFlags),
@@ -71,8 +97,10 @@ let package = Package(
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints"], swiftSettings: cpuFlags),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"], swiftSettings: cpuFlags),
         .testTarget(name: "MixingTests", dependencies: ["Mixing", "Datasets"], swiftSettings: cpuFlags),
+        .testTarget(name: "JudgingTests", dependencies: ["Judging"], swiftSettings: cpuFlags),
         .testTarget(name: "MergingTests", dependencies: ["Merging", "Checkpoints"], swiftSettings: cpuFlags),
         // Runs the built `mixmerge` binary: exit codes, one-line errors, no half-written output.
-        .testTarget(name: "CLITests", dependencies: ["mixmerge", "Checkpoints"], swiftSettings: cpuFlags),
+        .testTarget(
+            name: "CLITests", dependencies: ["mixmerge", "mixmerge-fake-endpoint", "Checkpoints"], swiftSettings: cpuFlags),
     ]
 )

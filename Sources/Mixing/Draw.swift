@@ -1,4 +1,5 @@
 import Datasets
+import Tensors
 
 /// One mixture drawn from the pool: which records, how often, in which order.
 struct Draw {

@@ -1,6 +1,7 @@
 import Datasets
 import Foundation
 import Mixing
+import Tensors
 
 /// `mixmerge-bench mix`: ≈1 M synthetic multilingual records (≈1 GB of JSONL, UltraFeedback-shaped,
 /// six languages, 5/6 of them non-ASCII), one 15 % safety mixture built by `mixmerge mix`, and — when

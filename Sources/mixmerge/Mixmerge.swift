@@ -3,12 +3,12 @@ import CPUFeatures
 import Foundation
 
 @main
-struct Mixmerge: ParsableCommand {
+struct Mixmerge: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mixmerge",
         abstract: "Mix training data or merge models, and measure which wins.",
         version: "0.1.0",
-        subcommands: [MergeCommand.self, MixCommand.self, InspectCommand.self])
+        subcommands: [MergeCommand.self, MixCommand.self, GenerateCommand.self, JudgeCommand.self, ReportCommand.self, InspectCommand.self])
 }
 
 /// Prints a user-caused failure as one line on stderr and exits non-zero.

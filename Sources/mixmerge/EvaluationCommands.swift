@@ -1,0 +1,221 @@
+import ArgumentParser
+import Datasets
+import Evaluation
+import Foundation
+import Judging
+
+/// A one-line progress counter on stderr (only on a terminal).
+final class CountProgress: RunProgress, @unchecked Sendable {
+    let enabled: Bool
+    let label: String
+    private let lock = NSLock()
+    private var last = Date.distantPast
+
+    init(_ label: String, enabled: Bool) {
+        self.label = label
+        self.enabled = enabled
+    }
+
+    func update(done: Int, total: Int) {
+        guard enabled else { return }
+        lock.withLock {
+            guard done == total || Date().timeIntervalSince(last) > 0.2 else { return }
+            last = Date()
+            FileHandle.standardError.write(Data("\r\(label) \(done)/\(total)\(done == total ? "\n" : "")".utf8))
+        }
+    }
+}
+
+struct ClientOptions: ParsableArguments {
+    @Option(help: "Requests in flight at once.")
+    var concurrency = 16
+    @Option(help: "Seconds to wait for one answer.")
+    var timeout = 120.0
+    @Option(help: "Attempts per request (429, 5xx, timeouts, dropped connections and garbled answers are retried).")
+    var attempts = 5
+    @Option(help: "First retry delay in milliseconds (doubles each time; Retry-After wins).")
+    var backoffMs = 500.0
+
+    func client() -> ChatClient {
+        ChatClient(timeoutSeconds: timeout, maxAttempts: attempts, backoffMs: backoffMs, connections: concurrency)
+    }
+}
+
+func printSummary(_ s: RunSummary, _ what: String, json: Bool) throws {
+    if json {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        print(String(decoding: try e.encode(s), as: UTF8.self))
+        return
+    }
+    print(String(format: "%@: %d requested, %d already done, %d succeeded, %d failed, %d from cache, %d unparsable, %d retries, %.2f s",
+                 what, s.requested, s.skipped, s.succeeded, s.failed, s.cached, s.unparsable, s.retries, s.seconds))
+    for f in s.failures { print("  failed: \(f)") }
+}
+
+struct GenerateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "Generate completions for a prompt set from one or more OpenAI-compatible endpoints into a run store.",
+        discussion: """
+            A candidate is name=…,url=…,model=… with optional temperature, max_tokens, top_p, seed and key_env (the \
+            environment variable holding its API key; keys are never stored). Re-running resumes: prompts already \
+            answered are skipped, failed ones are tried again.
+            """)
+
+    @Argument(help: "The run store (an SQLite file, created if missing).")
+    var store: String
+    @Option(help: "Prompt file (JSONL, JSON or CSV), read with mixmerge mix's readers.")
+    var prompts: String?
+    @Option(help: "Reader: auto, aya_redteaming, aya_evaluation, prompts, messages, … (see mixmerge mix).")
+    var format = "auto"
+    @Option(help: "Name of the prompt set (default: the file's name).")
+    var set: String?
+    @Option(help: "Keep only these languages (comma-separated codes or names).")
+    var languages: String?
+    @Option(help: "Read at most this many prompts.")
+    var limit: Int?
+    @Option(name: .customLong("candidate"), help: "name=base,url=http://host:8000/v1,model=…,temperature=0,max_tokens=512[,key_env=VAR]")
+    var candidates: [String] = []
+    @OptionGroup var client: ClientOptions
+    @Flag(help: "Print the summary as JSON.")
+    var json = false
+
+    func run() async throws {
+        do {
+            let run = try RunStore(path: store)
+            if let prompts {
+                guard let format = RecordFormat(rawValue: format) else { throw EvaluationError("--format: unknown reader '\(format)'") }
+                let langs = try languages.map { list in
+                    Set(try list.split(separator: ",").map { s in
+                        guard let c = Languages.canonical(String(s)) else { throw EvaluationError("--languages: unknown language '\(s)'") }
+                        return c
+                    })
+                }
+                let name = set ?? URL(fileURLWithPath: prompts).deletingPathExtension().lastPathComponent
+                let (added, total) = try Runs.loadPrompts(store: run, path: prompts, reader: RecordReader(format: format), set: name, languages: langs, limit: limit)
+                if !json { print("prompts: \(total) read from \(prompts), \(added) new") }
+            }
+            guard !candidates.isEmpty else { throw EvaluationError("give at least one --candidate name=…,url=…,model=…") }
+            let parsed = try candidates.map { spec -> (String, Endpoint) in
+                let (name, e) = try Endpoint.parse(spec)
+                return (name ?? e.model, e)
+            }
+            let chat = client.client()
+            defer { Task { await chat.shutdown() } }
+            let summary = try await Runs.generate(store: run, candidates: parsed, client: chat, concurrency: client.concurrency,
+                                                  progress: CountProgress("generate", enabled: !json && isatty(2) == 1))
+            await chat.shutdown()
+            try printSummary(summary, "generate", json: json)
+        } catch let e as EvaluationError { throw fail(e) }
+    }
+}
+
+struct JudgeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "judge",
+        abstract: "Judge generations with an LLM judge: harm (per response) or pairwise (candidate vs reference, both orders).",
+        subcommands: [HarmJudge.self, PairwiseJudge.self])
+
+    struct Common: ParsableArguments {
+        @Argument(help: "The run store.")
+        var store: String
+        @Option(help: "The judge endpoint: url=…,model=…[,key_env=VAR][,logprobs=true]; temperature 0 unless given.")
+        var judge: String
+        @Option(help: "A template file replacing the built-in one: a first line 'SYSTEM:' section and a 'USER:' section.")
+        var template: String?
+        @Option(help: "Candidates to judge (comma-separated; default: all in the store).")
+        var candidates: String?
+        @Option(help: "Times an unparsable verdict is asked again before it is counted as unparsable.")
+        var parseRetries = 2
+        @OptionGroup var client: ClientOptions
+        @Flag(help: "Print the summary as JSON.")
+        var json = false
+
+        func run(_ kind: Runs.JudgeKind, builtIn: JudgeTemplate, reference: String?) async throws {
+            do {
+                let run = try RunStore(path: store)
+                var (_, endpoint) = try Endpoint.parse(judge)
+                if endpoint.temperature == nil { endpoint.temperature = 0 }
+                let tmpl = try template.map { try loadTemplate($0) } ?? builtIn
+                var names = try candidates.map { $0.split(separator: ",").map(String.init) } ?? run.candidateNames()
+                if let reference { names.removeAll { $0 == reference } }
+                let chat = client.client()
+                let summary = try await Runs.judge(kind, store: run, judge: endpoint, template: tmpl, candidates: names, reference: reference,
+                                                   client: chat, concurrency: client.concurrency, parseRetries: parseRetries,
+                                                   progress: CountProgress("judge \(kind.rawValue)", enabled: !json && isatty(2) == 1))
+                await chat.shutdown()
+                try printSummary(summary, "judge \(kind.rawValue)", json: json)
+            } catch let e as EvaluationError { throw fail(e) }
+        }
+    }
+
+    struct HarmJudge: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "harm", abstract: "Harmful or not, per generation, in the prompt's language.")
+        @OptionGroup var common: Common
+        func run() async throws { try await common.run(.harm, builtIn: .harm, reference: nil) }
+    }
+
+    struct PairwiseJudge: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "pairwise", abstract: "Candidate vs reference on the same prompt, judged in both orders.")
+        @OptionGroup var common: Common
+        @Option(help: "The reference candidate (the base model).")
+        var reference: String
+        func run() async throws { try await common.run(.pairwise, builtIn: .pairwise, reference: reference) }
+    }
+}
+
+/// A template file: a `SYSTEM:` section then a `USER:` section; its version is its SHA-256.
+func loadTemplate(_ path: String) throws -> JudgeTemplate {
+    guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+        throw EvaluationError("\(path): cannot read the template")
+    }
+    guard let s = text.range(of: "SYSTEM:"), let u = text.range(of: "USER:", range: s.upperBound..<text.endIndex) else {
+        throw EvaluationError("\(path): a template needs a 'SYSTEM:' section followed by a 'USER:' section")
+    }
+    let system = text[s.upperBound..<u.lowerBound].trimmingCharacters(in: .whitespacesAndNewlines)
+    let user = text[u.upperBound...].trimmingCharacters(in: .whitespacesAndNewlines)
+    return JudgeTemplate(version: "file-" + Runs.cacheKey(judge: Endpoint(baseURL: "", model: ""), template: JudgeTemplate(version: "", system: "", user: ""),
+                                                        system: system, user: user).prefix(16), system: system, user: user)
+}
+
+struct ReportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "Write report.md, report.html (with the trade-off SVG), numbers.csv and numbers.json from a run store.")
+
+    @Argument(help: "The run store.")
+    var store: String
+    @Argument(help: "Output folder.")
+    var output: String
+    @Option(help: "The reference (base) candidate; changes and win-rates are relative to it.")
+    var reference: String?
+    @Option(help: "Bootstrap replicates.")
+    var replicates = 2000
+    @Option(help: "Bootstrap seed.")
+    var seed: UInt64 = 0
+    @Option(help: "Report title.")
+    var title = "mixmerge evaluation"
+
+    func run() throws {
+        do {
+            let run = try RunStore(path: store)
+            if let reference, try !run.candidateNames().contains(reference) {
+                throw EvaluationError("--reference: no candidate '\(reference)' in \(store)")
+            }
+            let analysis = try Analysis.make(store: run, reference: reference, replicates: replicates, seed: seed)
+            let out = URL(fileURLWithPath: output)
+            let temp = out.deletingLastPathComponent().appendingPathComponent(".\(out.lastPathComponent).mixmerge-tmp-\(getpid())")
+            try? FileManager.default.removeItem(at: temp)
+            try FileManager.default.createDirectory(at: temp, withIntermediateDirectories: true)
+            try Report.markdown(analysis, title: title).write(to: temp.appendingPathComponent("report.md"), atomically: false, encoding: .utf8)
+            try Report.html(analysis, title: title).write(to: temp.appendingPathComponent("report.html"), atomically: false, encoding: .utf8)
+            try Report.svg(analysis).write(to: temp.appendingPathComponent("tradeoff.svg"), atomically: false, encoding: .utf8)
+            try Report.csv(analysis).write(to: temp.appendingPathComponent("numbers.csv"), atomically: false, encoding: .utf8)
+            try Report.json(analysis).write(to: temp.appendingPathComponent("numbers.json"), atomically: false, encoding: .utf8)
+            try? FileManager.default.removeItem(at: out)
+            guard rename(temp.path, out.path) == 0 else { throw EvaluationError("cannot move the report into \(out.path)") }
+            print("wrote \(out.path)/report.md, report.html, tradeoff.svg, numbers.csv, numbers.json")
+        } catch let e as EvaluationError { throw fail(e) }
+    }
+}

@@ -101,6 +101,6 @@ let package = Package(
         .testTarget(name: "MergingTests", dependencies: ["Merging", "Checkpoints"], swiftSettings: cpuFlags),
         // Runs the built `mixmerge` binary: exit codes, one-line errors, no half-written output.
         .testTarget(
-            name: "CLITests", dependencies: ["mixmerge", "mixmerge-fake-endpoint", "Checkpoints"], swiftSettings: cpuFlags),
+            name: "CLITests", dependencies: ["mixmerge", "mixmerge-fake-endpoint", "Checkpoints", "Evaluation", "Judging"], swiftSettings: cpuFlags),
     ]
 )

@@ -101,7 +101,7 @@ public final class ChatClient: Sendable {
     public init(timeoutSeconds: Double = 60, maxAttempts: Int = 5, backoffMs: Double = 500, connections: Int = 64) {
         var config = HTTPClient.Configuration()
         config.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: connections)
-        config.timeout.connect = .seconds(10)
+        config.timeout.connect = .milliseconds(Int64(min(10, timeoutSeconds) * 1000))
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
         timeout = .milliseconds(Int64(timeoutSeconds * 1000))
         self.maxAttempts = max(1, maxAttempts)

@@ -48,6 +48,7 @@ public enum Report {
             let w = a.wins.first { $0.candidate == c && $0.language == "all" }
             md += "| \(c) | \(ci(h?.change, scale: 1)) | \(ci(w?.winRateHalf)) | \(ci(w?.winRateExcluded)) | \(pct(w?.inconsistency)) |\n"
         }
+        md += "\n![trade-off](tradeoff.svg)\n"
         md += "\n## Harmful generations per language (%)\n\n| candidate | " + (a.languages + ["all"]).joined(separator: " | ") + " |\n"
         md += "|---|" + String(repeating: "---|", count: a.languages.count + 1) + "\n"
         for c in a.candidates where a.harm.contains(where: { $0.candidate == c }) {
@@ -85,7 +86,6 @@ public enum Report {
             md += "\n## Paired comparisons (same prompts)\n\n| first | second | harmful-rate difference (pp) | win-rate difference (pp, ties ½) |\n|---|---|---|---|\n"
             for p in a.paired { md += "| \(p.first) | \(p.second) | \(ci(p.harmDifference, scale: 1)) | \(ci(p.winRateDifference)) |\n" }
         }
-        md += "\n![trade-off](tradeoff.svg)\n"
         return md
     }
 
@@ -97,7 +97,9 @@ public enum Report {
         let xs: [Double] = pts.flatMap { [$0.harm.low, $0.harm.high] } + [0]
         let ys: [Double] = pts.flatMap { [$0.win.low * 100, $0.win.high * 100] } + [50]
         func pad(_ lo: Double, _ hi: Double) -> (Double, Double) { let d = max(hi - lo, 1) * 0.08; return (lo - d, hi + d) }
-        let (x0, x1) = pad(xs.min() ?? -1, xs.max() ?? 1), (y0, y1) = pad(ys.min() ?? 0, ys.max() ?? 100)
+        let (x0, x1) = pad(xs.min() ?? -1, xs.max() ?? 1)
+        let (ya, yb) = pad(ys.min() ?? 0, ys.max() ?? 100)
+        let (y0, y1) = (max(0, ya), min(100, yb))
         func X(_ v: Double) -> Double { left + (v - x0) / (x1 - x0) * (width - left - right) }
         func Y(_ v: Double) -> Double { height - bottom - (v - y0) / (y1 - y0) * (height - top - bottom) }
         func f(_ v: Double) -> String { String(format: "%.1f", v) }

@@ -12,8 +12,9 @@ import Synchronization
 /// - `judge-pair…`: reads `<response_a>`/`<response_b>`; the longer wins (`WINNER: A`/`B`), equal
 ///   lengths tie; `judge-pair-biased` always answers `WINNER: A` (a position-biased judge).
 ///   With `logprobs` it returns the verdict token's top log-probs.
-/// - anything else is a candidate: `cand-rate30-len2` answers with `UNSAFE` for ≈30 % of prompts
-///   (chosen by a hash of the prompt) and repeats its sentence 2 times.
+/// - anything else is a candidate: `cand-rate30-len2-garble10` answers with `UNSAFE` for ≈30 % of
+///   prompts and `GARBLE` (an answer the harm judge cannot classify) for ≈10 % (chosen by a hash
+///   of the prompt), and repeats its sentence 2 times.
 ///
 /// Faults, counted per distinct request body: `--fail-first N` (status `--fail-status`, default 500),
 /// `--garble-first N` (a body that is not JSON), `--hang-first N` (no answer for `--hang-ms`).
@@ -46,6 +47,8 @@ struct FakeEndpoint {
             default: fatalError("unknown option \(a)")
             }
         }
+        signal(SIGTERM, SIG_DFL)  // a parent that ignores SIGTERM must still be able to stop us
+        signal(SIGINT, SIG_DFL)
         let state = State()
         let options = o
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -85,6 +88,7 @@ struct FakeEndpoint {
         let options: Options
         var head: HTTPRequestHead?
         var body = ByteBuffer()
+        var keepAlive = true
 
         init(state: State, options: Options) {
             self.state = state
@@ -97,6 +101,7 @@ struct FakeEndpoint {
             case .body(var b): body.writeBuffer(&b)
             case .end:
                 guard let head else { return }
+                keepAlive = head.isKeepAlive
                 respond(context: context, head: head, body: String(buffer: body))
             }
         }
@@ -120,6 +125,7 @@ struct FakeEndpoint {
         func send(_ context: ChannelHandlerContext, _ status: Int, _ text: String, after ms: Int) {
             let loop = context.eventLoop
             let box = NIOLoopBound(context, eventLoop: loop)
+            let close = !keepAlive
             let work: @Sendable () -> Void = {
                 let context = box.value
                 var headers = HTTPHeaders()
@@ -128,7 +134,8 @@ struct FakeEndpoint {
                 let head = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status), headers: headers)
                 context.write(self.wrapOutboundOut(.head(head)), promise: nil)
                 context.write(self.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: text)))), promise: nil)
-                context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
+                let done = context.writeAndFlush(self.wrapOutboundOut(.end(nil)))
+                if close { done.whenComplete { _ in box.value.close(promise: nil) } }
             }
             if ms > 0 { loop.scheduleTask(in: .milliseconds(Int64(ms))) { work() } } else { work() }
         }
@@ -149,13 +156,15 @@ struct FakeEndpoint {
                 text = "Compared.\nWINNER: \(winner)"
                 if winner != "TIE" { verdictToken = winner }
             } else {
-                var rate = 0, repeats = 1
+                var rate = 0, repeats = 1, garble = 0
                 for part in model.split(separator: "-") {
                     if part.hasPrefix("rate"), let r = Int(part.dropFirst(4)) { rate = r }
                     if part.hasPrefix("len"), let l = Int(part.dropFirst(3)) { repeats = l }
+                    if part.hasPrefix("garble"), let g = Int(part.dropFirst(6)) { garble = g }
                 }
                 let unsafe = stableHash(user) % 100 < UInt64(rate)
-                text = (unsafe ? "UNSAFE " : "") + Array(repeating: "\(model) answers: \(user.prefix(40))", count: repeats).joined(separator: " ")
+                let garbled = (stableHash(user) >> 8) % 100 < UInt64(garble)
+                text = (unsafe ? "UNSAFE " : "") + (garbled ? "GARBLE " : "") + Array(repeating: "\(model) answers: \(user.prefix(40))", count: repeats).joined(separator: " ")
             }
             var choice: [String: Any] = ["index": 0, "message": ["role": "assistant", "content": text], "finish_reason": "stop"]
             if object["logprobs"] as? Bool == true, let v = verdictToken {

@@ -31,6 +31,10 @@ struct Bench {
             MixBench.main(Array(CommandLine.arguments.dropFirst(2)))
             return
         }
+        if CommandLine.arguments.dropFirst().first == "eval" {
+            EvalBench.main(Array(CommandLine.arguments.dropFirst(2)))
+            return
+        }
         var o = Options()
         var args = CommandLine.arguments.dropFirst().makeIterator()
         while let a = args.next() {
@@ -303,6 +307,9 @@ struct Bench {
         var maxRSSKiB: Int
         /// `peakRSSBytes` from a mixmerge `--json` summary (the child's own VmHWM).
         var reportedPeakRSS: Int?
+        /// User + system CPU seconds of the child.
+        var cpuSeconds: Double = 0
+        var output = Data()
     }
 
     /// Runs a program and reports its wall time and its own peak resident set (wait4's rusage).
@@ -332,8 +339,9 @@ struct Bench {
         let seconds = Date().timeIntervalSince(t0)
         let exited = (status & 0x7F) == 0
         let summary = try? JSONSerialization.jsonObject(with: output) as? [String: Any]
+        let cpu = Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6 + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
         return ChildResult(status: exited ? (status >> 8) & 0xFF : 128 + (status & 0x7F), seconds: seconds,
-            maxRSSKiB: usage.ru_maxrss, reportedPeakRSS: summary?["peakRSSBytes"] as? Int)
+            maxRSSKiB: usage.ru_maxrss, reportedPeakRSS: summary?["peakRSSBytes"] as? Int, cpuSeconds: cpu, output: output)
     }
 
     /// Compares two merged folders tensor by tensor: "identical", or how many tensors and elements

@@ -127,6 +127,7 @@ public enum Runs {
         guard !prompts.isEmpty else { throw EvaluationError("\(store.path): no prompts yet (give --prompts FILE)") }
         var work: [(StoredPrompt, String, Endpoint)] = []
         var skipped = 0
+        try store.setMeta("tool", "mixmerge 0.1.0")
         for c in candidates {
             try store.setCandidate(c.endpoint, name: c.name)
             let done = try store.generated(candidate: c.name)
@@ -177,6 +178,8 @@ public enum Runs {
     ) async throws -> RunSummary {
         let start = Date()
         let judgeName = "\(judge.model)@\(judge.baseURL)"
+        try store.setMeta("judge \(kind.rawValue)", "{\"url\":\"\(judge.baseURL)\",\"model\":\"\(judge.model)\",\"settings\":\(judge.settingsJSON),"
+            + "\"key_env\":\(judge.keyEnv.map { "\"\($0)\"" } ?? "null"),\"template\":\"\(template.version)\",\"reference\":\(reference.map { "\"\($0)\"" } ?? "null")}")
         let prompts = Dictionary(uniqueKeysWithValues: try store.prompts().map { ($0.id, $0) })
         var responses: [String: [String: String]] = [:]  // candidate → prompt → response
         for g in try store.generations() where g.response != nil { responses[g.candidate, default: [:]][g.promptID] = g.response }

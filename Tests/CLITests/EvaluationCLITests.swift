@@ -63,6 +63,7 @@ struct EvaluationCLITests {
         let server = try FakeServer()
         let dir = scratch()
         let store = dir.appendingPathComponent("run.sqlite").path
+        setenv("TEST_SECRET_KEY", "s3cr3t-value", 1)  // inherited by the mixmerge processes below
         let gen = try mixmerge(["generate", store, "--prompts", redteaming, "--format", "preference",
                                 "--candidate", "name=base,url=\(server.url),model=cand-rate40,key_env=TEST_SECRET_KEY",
                                 "--candidate", "name=merged,url=\(server.url),model=cand-rate20-len2-garble10", "--json"])
@@ -109,6 +110,11 @@ struct EvaluationCLITests {
             let bytes = try Data(contentsOf: dir.appendingPathComponent(file))
             #expect(bytes.range(of: Data("s3cr3t-value".utf8)) == nil)
         }
+        for file in try FileManager.default.contentsOfDirectory(atPath: report.path) {
+            #expect((try Data(contentsOf: report.appendingPathComponent(file))).range(of: Data("s3cr3t-value".utf8)) == nil)
+        }
+        #expect(!gen.stdout.contains("s3cr3t-value") && !gen.stderr.contains("s3cr3t-value"))
+        #expect(try run.meta("judge harm")?.contains("judge-harm") == true)  // the run's configuration is in the store
     }
 
     @Test("a position-biased judge: every pair flips, so every pair is a tie")

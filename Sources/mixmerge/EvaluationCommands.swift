@@ -1,4 +1,5 @@
 import ArgumentParser
+import Checkpoints
 import Datasets
 import Evaluation
 import Foundation
@@ -107,7 +108,7 @@ struct GenerateCommand: AsyncParsableCommand {
                                                   progress: CountProgress("generate", enabled: !json && isatty(2) == 1))
             await chat.shutdown()
             try printSummary(summary, "generate", json: json)
-        } catch let e as EvaluationError { throw fail(e) }
+        } catch let e as EvaluationError { throw fail(e) } catch let e as OutputFolderError { throw fail(e) }
     }
 }
 
@@ -196,6 +197,8 @@ struct ReportCommand: ParsableCommand {
     var seed: UInt64 = 0
     @Option(help: "Report title.")
     var title = "mixmerge evaluation"
+    @Flag(help: "Replace a non-empty output folder.")
+    var overwrite = false
 
     func run() throws {
         do {
@@ -204,18 +207,17 @@ struct ReportCommand: ParsableCommand {
                 throw EvaluationError("--reference: no candidate '\(reference)' in \(store)")
             }
             let analysis = try Analysis.make(store: run, reference: reference, replicates: replicates, seed: seed)
-            let out = URL(fileURLWithPath: output)
-            let temp = out.deletingLastPathComponent().appendingPathComponent(".\(out.lastPathComponent).mixmerge-tmp-\(getpid())")
-            try? FileManager.default.removeItem(at: temp)
-            try FileManager.default.createDirectory(at: temp, withIntermediateDirectories: true)
+            let out = URL(fileURLWithPath: output).standardizedFileURL
+            try OutputFolder.check(out, overwrite: overwrite)
+            let temp = try OutputFolder.begin(out)
+            defer { try? FileManager.default.removeItem(at: temp) }
             try Report.markdown(analysis, title: title).write(to: temp.appendingPathComponent("report.md"), atomically: false, encoding: .utf8)
             try Report.html(analysis, title: title).write(to: temp.appendingPathComponent("report.html"), atomically: false, encoding: .utf8)
             try Report.svg(analysis).write(to: temp.appendingPathComponent("tradeoff.svg"), atomically: false, encoding: .utf8)
             try Report.csv(analysis).write(to: temp.appendingPathComponent("numbers.csv"), atomically: false, encoding: .utf8)
             try Report.json(analysis).write(to: temp.appendingPathComponent("numbers.json"), atomically: false, encoding: .utf8)
-            try? FileManager.default.removeItem(at: out)
-            guard rename(temp.path, out.path) == 0 else { throw EvaluationError("cannot move the report into \(out.path)") }
+            try OutputFolder.commit(temp, to: out)
             print("wrote \(out.path)/report.md, report.html, tradeoff.svg, numbers.csv, numbers.json")
-        } catch let e as EvaluationError { throw fail(e) }
+        } catch let e as EvaluationError { throw fail(e) } catch let e as OutputFolderError { throw fail(e) }
     }
 }

@@ -49,7 +49,6 @@ public struct JSONWriter: Sendable {
         needsComma = comma
     }
 
-    public mutating func stringOrNull(_ s: String?) { if let s { string(s) } else { null() } }
     public mutating func null() { separate(); bytes.append(contentsOf: [0x6E, 0x75, 0x6C, 0x6C]); needsComma = true }
     public mutating func bool(_ b: Bool) { separate(); bytes.append(contentsOf: Array((b ? "true" : "false").utf8)); needsComma = true }
     public mutating func int(_ v: Int) { separate(); bytes.append(contentsOf: Array(String(v).utf8)); needsComma = true }
@@ -66,12 +65,6 @@ public struct JSONWriter: Sendable {
         endArray()
     }
 
-    public mutating func message(_ m: Message) {
-        beginObject()
-        key("role"); string(m.role)
-        key("content"); string(m.content)
-        endObject()
-    }
 
     private mutating func separate() {
         if needsComma { bytes.append(UInt8(ascii: ",")) }
@@ -112,37 +105,6 @@ public struct JSONWriter: Sendable {
 }
 
 extension JSONWriter {
-    /// A string whose text is on a tape, copied as the JSON bytes it was read from.
-    public mutating func string(_ ref: TextRef, on tape: JSONTape) {
-        separateValue()
-        bytes.append(UInt8(ascii: "\""))
-        tape.appendJSONContent(ref, to: &bytes)
-        bytes.append(UInt8(ascii: "\""))
-    }
-
-    /// A string or number token as a JSON string (a number's text becomes the string).
-    public mutating func scalarString(_ token: Int32, on tape: JSONTape) {
-        if token < 0 { null(); return }
-        string(TextRef(token: token), on: tape)
-    }
-
-    /// `[{"role": …, "content": …}, …]` for turns on a tape (`first` then `then`).
-    public mutating func turns(_ first: [Turn], _ then: [Turn]? = nil, on tape: JSONTape) {
-        separateValue()
-        bytes.append(UInt8(ascii: "["))
-        var comma = false
-        for list in [first, then ?? []] {
-            for t in list {
-                if comma { bytes.append(UInt8(ascii: ",")) }
-                comma = true
-                bytes.append(contentsOf: Self.turnPrefix[Int(t.role.rawValue)])
-                tape.appendJSONContent(t.text, to: &bytes)
-                bytes.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: "}")])
-            }
-        }
-        bytes.append(UInt8(ascii: "]"))
-    }
-
     /// `{"role":"user","content":"` for each role.
     public static let turnPrefix: [[UInt8]] = [Role.system, .user, .assistant, .tool].map {
         Array("{\"role\":\"\($0.name)\",\"content\":\"".utf8)

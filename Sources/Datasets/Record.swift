@@ -131,18 +131,6 @@ extension JSONTape {
         }
     }
 
-    /// Appends the text as JSON string content (without quotes): the token's bytes as they are,
-    /// which the parser has checked are valid JSON string content.
-    public func appendJSONContent(_ ref: TextRef, to out: inout [UInt8]) {
-        let r = range(Int(ref.token))
-        out.append(contentsOf: UnsafeBufferPointer(start: bytes.base + r.lowerBound, count: r.count))
-        if ref.extra >= 0 {
-            out.append(contentsOf: [0x5C, UInt8(ascii: "n"), 0x5C, UInt8(ascii: "n")])
-            let e = range(Int(ref.extra))
-            out.append(contentsOf: UnsafeBufferPointer(start: bytes.base + e.lowerBound, count: e.count))
-        }
-    }
-
     public func characterCount(_ ref: TextRef) -> Int {
         characterCount(Int(ref.token)) + (ref.extra >= 0 ? 2 + characterCount(Int(ref.extra)) : 0)
     }

@@ -32,8 +32,6 @@ struct Draw {
 
         // Languages: as listed, else every language the mixture's objectives have, sorted.
         let languages: [String]
-    /// The start of each meta line, `{"source":…,"objective":…,"language":…`, per source and language.
-    var metaPrefix: [MetaKey: [UInt8]] = [:]
         if let listed = spec.languages {
             languages = listed
         } else {

@@ -200,10 +200,6 @@ public final class Pool: @unchecked Sendable {
             } else if config.dedup == .normalized && !normalized.insert(e.normalizedKey).inserted {
                 entries[i].flags.insert(.duplicate)
                 sourceStats[Int(e.source)].duplicatesNormalized += 1
-            } else if config.dedup == .normalized {
-                // inserted into both
-            } else {
-                _ = normalized
             }
         }
     }

@@ -300,7 +300,8 @@ struct SparsificationPass {
         return keep
     }
 
-    /// DELLA: per row (1-D: the whole vector; 2-D: each row), rank |δ| ascending (ties by index),
+    /// DELLA: per row (1-D: the whole vector; 2-D: each row), rank |δ| ascending (ties in the order
+    /// of torch's unstable argsort: `IntroSort`),
     /// p = (density − ε) + rank_norm·2·ε computed in the work dtype, one draw per element.
     func della(_ j: Int, density: Double, epsilon: Double, work: DType) throws -> Bitmask {
         guard task.shape.count <= 2 else {
@@ -313,25 +314,25 @@ struct SparsificationPass {
         let d = compute
         @inline(__always) func w(_ v: Float) -> Float { Rounding.round(v, to: work) }
         var mags = [Float](repeating: 0, count: cols)
-        var order = [Int](repeating: 0, count: cols)
         var ranks = [Float](repeating: 0, count: cols)
         var words = [UInt32](repeating: 0, count: cols)
-        let offsetBase = Float(density - epsilon), twoEps = Float(epsilon)
+        // torch adds a Python scalar to a bf16 tensor as bf16 (rounded first) but multiplies by it as
+        // float32 (measured on torch 2.15: mergekit-spec §2.4 says float32 for both).
+        let offsetBase = w(Float(density - epsilon)), eps = Float(epsilon)
         for r in 0..<rows {
             for c in 0..<cols {
                 let e = r * cols + c
                 mags[c] = Rounding.round(load(x, e) - load(b, e), to: d).magnitude
             }
-            for c in 0..<cols { order[c] = c }
-            order.sort { mags[$0] < mags[$1] || (mags[$0] == mags[$1] && $0 < $1) }
-            for (rank, c) in order.enumerated() { ranks[c] = w(w(Float(rank)) + 1) }
+            let order = mags.withUnsafeBufferPointer { IntroSort.argsort($0) }
+            for (rank, c) in order.enumerated() { ranks[Int(c)] = w(w(Float(rank)) + 1) }
             let lowest = ranks.min() ?? 0, highest = ranks.max() ?? 0
             let span = w(highest - lowest)
             words.withUnsafeMutableBufferPointer { io.random.generator.fill($0.baseAddress!, count: cols) }
             for c in 0..<cols {
                 var norm = span > 0 ? w(w(ranks[c] - lowest) / span) : 0
                 norm = min(1, max(0, norm))
-                let p = w(offsetBase + w(w(norm * 2) * twoEps))
+                let p = w(offsetBase + w(w(norm * 2) * eps))
                 if Float(words[c] & 0xFF_FFFF) * 0x1p-24 < p { keep.set(r * cols + c) }
             }
             let rowBytes = cols * x.dtype.size

@@ -1,0 +1,47 @@
+import Foundation
+import Testing
+
+@testable import Tensors
+
+@Suite("IntroSort (torch's unstable CPU argsort order)")
+struct IntroSortTests {
+    struct Row: Decodable { let keys: [Float]; let order: [Int32] }
+    struct Case: Decodable { let dtype: String; let rows: [Row] }
+    struct Golden: Decodable { let torch: String; let cases: [Case] }
+
+    static let golden: Golden? = {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("fixtures/sort/argsort.json")
+        return (try? Data(contentsOf: url)).flatMap { try? JSONDecoder().decode(Golden.self, from: $0) }
+    }()
+
+    @Test("Rows full of ties come out in exactly torch's order (fixtures/sort, made by torch.argsort)")
+    func matchesTorch() throws {
+        let g = try #require(Self.golden)
+        #expect(g.cases.count >= 20)
+        var rows = 0, tiedRows = 0
+        for c in g.cases {
+            for row in c.rows {
+                let order = row.keys.withUnsafeBufferPointer { IntroSort.argsort($0) }
+                #expect(order == row.order, "\(c.dtype) row of \(row.keys.count)")
+                rows += 1
+                if Set(row.keys).count < row.keys.count { tiedRows += 1 }
+            }
+        }
+        // The fixture must exercise ties, or it would not test the unstable order at all.
+        #expect(tiedRows > rows / 2)
+    }
+
+    @Test("The order sorts, and differs from the stable order where torch's does")
+    func sortsAndIsUnstable() throws {
+        var keys = (0..<1000).map { Float(($0 &* 7919) % 13) }
+        keys.append(.nan)
+        let order = keys.withUnsafeBufferPointer { IntroSort.argsort($0) }
+        #expect(Set(order).count == keys.count)
+        let sorted = order.map { keys[Int($0)] }
+        #expect(sorted.last!.isNaN)
+        #expect(zip(sorted.dropLast(), sorted.dropLast().dropFirst()).allSatisfy { $0 <= $1 })
+        let stable = keys.indices.sorted { (keys[$0] < keys[$1]) || (keys[$0] == keys[$1] && $0 < $1) || (!keys[$0].isNaN && keys[$1].isNaN) }
+        #expect(order.map(Int.init) != stable)
+    }
+}

@@ -5,7 +5,8 @@ import Tensors
 ///
 ///     w = clamp(t / max(|a − b|, 1e-6), 0, 1);   R = w·b + (1 − w)·a
 ///
-/// `a` is the base, `b` the other model; every step rounded to the compute dtype.
+/// `a` is the base, `b` the other model; every step rounded to the compute dtype, and `t / x` taken
+/// as torch evaluates a Python scalar over a tensor: `reciprocal(x) · t`.
 public struct NearSwap: MergeMethod {
     public let name = "nearswap"
     public let parameters: [ParameterSpec] = [.number("t", .global, required: true)]
@@ -25,7 +26,7 @@ public struct NearSwap: MergeMethod {
             let x = block.inputs[a], y = block.inputs[b]
             for i in 0..<block.count {
                 let diff = max(Rounding.round(abs(Rounding.round(x[i] - y[i], to: d)), to: d), tiny)
-                let w = min(1, max(0, Rounding.round(t / diff, to: d)))
+                let w = min(1, max(0, Rounding.round(Rounding.round(1 / diff, to: d) * t, to: d)))
                 let oneMinus = Rounding.round(1 - w, to: d)
                 block.out[i] = Rounding.round(Rounding.round(w * y[i], to: d) + Rounding.round(oneMinus * x[i], to: d), to: d)
             }

@@ -1,3 +1,25 @@
+/// Which deltas a rank-range selection keeps, as a band of |δ| bit patterns (magnitudes compare
+/// as unsigned integers): above `low`, or equal to it when `keepLow`; and below `high`, or equal to
+/// it when `keepHigh`. Ties at a boundary are kept or dropped together, so a band describes a
+/// stretch of the tensor where the tie counters do not cross their quota.
+public struct MagnitudeBand: Sendable {
+    public var low: UInt32
+    public var keepLow: Bool
+    public var high: UInt32
+    public var keepHigh: Bool
+    public init(low: UInt32, keepLow: Bool, high: UInt32, keepHigh: Bool) {
+        self.low = low
+        self.keepLow = keepLow
+        self.high = high
+        self.keepHigh = keepHigh
+    }
+
+    /// Whether the element with |δ| bit pattern `x` is kept.
+    @inline(__always) public func keeps(_ x: UInt32) -> Bool {
+        (x > low || (x == low && keepLow)) && (x < high || (x == high && keepHigh))
+    }
+}
+
 /// One input model of a task-vector merge, for `TaskVectorKernel`.
 public struct TaskVectorInput {
     /// The model's values at the block's first element (float32 holding compute-dtype values).
@@ -6,15 +28,18 @@ public struct TaskVectorInput {
     public var weight: Float
     /// Which elements keep their delta (bit = global element index); nil keeps all.
     public var keep: Bitmask?
+    /// Keep only deltas whose magnitude lies in this band (applied after `keep`); nil keeps all.
+    public var band: MagnitudeBand?
     /// Rescale factor for kept deltas, already rounded to `scaleDType`; nil for none.
     public var scale: Float?
     /// The sparsifier's working dtype (the rescale product is rounded to it, then to the compute dtype).
     public var scaleDType: DType
 
-    public init(x: UnsafePointer<Float>, weight: Float, keep: Bitmask?, scale: Float?, scaleDType: DType) {
+    public init(x: UnsafePointer<Float>, weight: Float, keep: Bitmask?, band: MagnitudeBand? = nil, scale: Float?, scaleDType: DType) {
         self.x = x
         self.weight = weight
         self.keep = keep
+        self.band = band
         self.scale = scale
         self.scaleDType = scaleDType
     }
@@ -29,7 +54,7 @@ public struct TaskVectorInput {
 ///     normalize: mixed = D(mixed / div);  λ ≠ 1: mixed = D(mixed·λ);  out = D(b + mixed)
 ///
 /// Sums over models run in config order in float32 and round once. Works model by model over a
-/// block (each loop vectorises); `scratch` must hold `(models + 2) × count` floats.
+/// block in one pass, eight elements at a time.
 public enum TaskVectorKernel {
     public struct Options {
         public var consensus: Bool
@@ -49,12 +74,12 @@ public enum TaskVectorKernel {
     /// `out` receives compute-dtype values as float32.
     public static func merge(
         base: UnsafePointer<Float>, inputs: [TaskVectorInput], compute: DType, options: Options,
-        offset: Int, count: Int, into out: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
+        offset: Int, count: Int, into out: UnsafeMutablePointer<Float>
     ) {
         switch compute {
-        case .bf16: run(BF16Format.self, base, inputs, options, offset, count, out, scratch)
-        case .f16: run(F16Format.self, base, inputs, options, offset, count, out, scratch)
-        default: run(F32Format.self, base, inputs, options, offset, count, out, scratch)
+        case .bf16: run(BF16Format.self, base, inputs, options, offset, count, out)
+        case .f16: run(F16Format.self, base, inputs, options, offset, count, out)
+        default: run(F32Format.self, base, inputs, options, offset, count, out)
         }
     }
 
@@ -73,6 +98,8 @@ public enum TaskVectorKernel {
     @inline(__always) static func positive(_ b: U) -> U { (~b &>> 31) & ((U(repeating: 0) &- b) &>> 31) }
     /// 1 where the lane is < 0 (not −0), else 0.
     @inline(__always) static func negative(_ b: U) -> U { (b &>> 31) & ((U(repeating: 0) &- (b & 0x7FFF_FFFF)) &>> 31) }
+    /// 1 where the lane is NaN, else 0.
+    @inline(__always) static func isNaN(_ b: U) -> U { (U(repeating: 0x7F80_0000) &- (b & 0x7FFF_FFFF)) &>> 31 }
     /// All ones where `flag` is 1.
     @inline(__always) static func mask(_ flag: U) -> U { U(repeating: 0) &- flag }
     /// The keep bits of elements `e..<e+8` as lane masks (`e` a multiple of 8).
@@ -81,93 +108,130 @@ public enum TaskVectorKernel {
         return mask((U(repeating: byte) &>> U(0, 1, 2, 3, 4, 5, 6, 7)) & 1)
     }
 
+    /// One input, reduced to plain values for the hot loop (no reference counting inside it).
+    struct Lane {
+        var x: UnsafePointer<Float>
+        var weight: Float
+        var words: UnsafeMutablePointer<UInt64>?
+        var hasBand: Bool
+        var low: UInt32, high: UInt32, keepLow: UInt32, keepHigh: UInt32
+        var hasScale: Bool
+        var scale: Float
+    }
+
+    /// One pass over the block, eight elements at a time, every model's Δ kept in registers or a
+    /// small stack buffer: the formula above, step for step.
     static func run<C: StorageFormat>(
         _: C.Type, _ base: UnsafePointer<Float>, _ inputs: [TaskVectorInput], _ options: Options,
-        _ offset: Int, _ n: Int, _ out: UnsafeMutablePointer<Float>, _ scratch: UnsafeMutablePointer<Float>
+        _ offset: Int, _ n: Int, _ out: UnsafeMutablePointer<Float>
     ) {
         precondition(offset % 8 == 0, "blocks start on multiples of 8 elements")
         let m = inputs.count
-        let total = scratch + m * n
-        let weightSum = scratch + (m + 1) * n
-        let vn = n & ~7
-        // Δⱼ = D(keep ? scaled(D(xⱼ − b)) : 0) · wⱼ, model by model.
-        for (j, input) in inputs.enumerated() {
-            let delta = scratch + j * n
-            let x = input.x, w = input.weight
-            let words = input.keep?.words
-            let s = input.scale
+        for input in inputs {
             precondition(input.scaleDType == .f32 || input.scaleDType == C.dtype, "work dtype is D or float32")
-            var i = 0
-            while i < vn {
-                var d = C.round8(load(x, i) - load(base, i))
-                if let words { d = float(bits(d) & keepMask(words, offset &+ i)) }
-                // The work dtype is D itself or float32, so one rounding to D is exact.
-                if let s { d = C.round8(d * s) }
-                store(C.round8(d * w), delta, i)
-                i &+= 8
-            }
-            while i < n {
-                var d = C.round(x[i] - base[i])
-                if let words, (words[(offset &+ i) &>> 6] &>> UInt64((offset &+ i) & 63)) & 1 == 0 { d = 0 }
-                if let s { d = C.round(Rounding.round(d * s, to: input.scaleDType)) }
-                delta[i] = C.round(d * w)
-                i &+= 1
-            }
-        }
-        // Σ Δⱼ in config order.
-        total.update(from: scratch, count: n)
-        for j in 1..<max(1, m) {
-            let delta = scratch + j * n
-            for i in 0..<n { total[i] = total[i] + delta[i] }
-        }
-        if options.consensus {
-            // σ = + where D(ΣΔ) ≥ 0 (so −0 counts as +); an agreeing Δ has σ's sign and is not zero.
-            var i = 0
-            while i < n {
-                let lanes = min(8, n - i)
-                var t = V(), sigma = U()
-                if lanes == 8 { t = C.round8(load(total, i)) } else { for k in 0..<lanes { t[k] = C.round(total[i + k]) } }
-                sigma = 1 &- negative(bits(t))
-                var sum = V(), weights = V()
-                for j in 0..<m {
-                    let delta = scratch + j * n
-                    var d = V()
-                    if lanes == 8 { d = load(delta, i) } else { for k in 0..<lanes { d[k] = delta[i + k] } }
-                    let db = bits(d)
-                    let agrees = mask((sigma & positive(db)) | ((1 &- sigma) & negative(db)))
-                    let contribution = float(db & agrees)
-                    let weight = float(bits(V(repeating: inputs[j].weight)) & agrees)
-                    if j == 0 { sum = contribution; weights = weight } else { sum = sum + contribution; weights = weights + weight }
-                }
-                if lanes == 8 {
-                    store(sum, total, i)
-                    store(weights, weightSum, i)
-                } else {
-                    for k in 0..<lanes { total[i + k] = sum[k]; weightSum[i + k] = weights[k] }
-                }
-                i &+= 8
-            }
-            for i in 0..<n {
-                let d = C.round(weightSum[i])
-                weightSum[i] = d == 0 ? 1 : d
-            }
         }
         let normalize = options.normalize, consensus = options.consensus
-        let divisor = options.divisor, lambda = options.lambda ?? 1, scaleByLambda = options.lambda != nil
-        var i = 0
-        while i < vn {
-            var mixed = C.round8(load(total, i))
-            if normalize { mixed = C.round8(mixed / (consensus ? load(weightSum, i) : V(repeating: divisor))) }
-            if scaleByLambda { mixed = C.round8(mixed * lambda) }
-            store(C.round8(load(base, i) + mixed), out, i)
-            i &+= 8
-        }
-        while i < n {
-            var mixed = C.round(total[i])
-            if normalize { mixed = C.round(mixed / (consensus ? weightSum[i] : divisor)) }
-            if scaleByLambda { mixed = C.round(mixed * lambda) }
-            out[i] = C.round(base[i] + mixed)
-            i &+= 1
+        let divisor = V(repeating: options.divisor), lambda = options.lambda ?? 1, scaleByLambda = options.lambda != nil
+        let scalars: [Float] = inputs.flatMap { [$0.weight, $0.scale ?? 1] } + [options.divisor, options.lambda ?? 1]
+        let fastAllowed = m <= 64 && scalars.allSatisfy { $0.isFinite && $0.magnitude < 0x1p16 } && options.lambda != 0
+        withUnsafeTemporaryAllocation(of: Lane.self, capacity: max(1, m)) { lanes in
+            withUnsafeTemporaryAllocation(of: V.self, capacity: max(1, m)) { deltas in
+                for (j, input) in inputs.enumerated() {
+                    let band = input.band
+                    lanes[j] = Lane(
+                        x: input.x, weight: input.weight, words: input.keep?.words, hasBand: band != nil,
+                        low: band?.low ?? 0, high: band?.high ?? 0, keepLow: band?.keepLow == true ? 1 : 0,
+                        keepHigh: band?.keepHigh == true ? 1 : 0, hasScale: input.scale != nil, scale: input.scale ?? 1)
+                }
+                // Eight elements from `i`; a partial last vector reads and writes only `count` lanes.
+                // `fast` rounds without the NaN fix-up and returns 1 in lanes where an input's magnitude
+                // is 2⁶⁴ or more (or NaN), so the caller can tell whether a NaN could have arisen.
+                @inline(__always) func vector(_ i: Int, _ count: Int, fast: Bool) -> U {
+                    @inline(__always) func rd(_ v: V) -> V { fast ? C.roundNonNaN8(v) : C.round8(v) }
+                    var large = U()
+                    @inline(__always) func get(_ p: UnsafePointer<Float>) -> V {
+                        if count == 8 { return load(p, i) }
+                        var v = V()
+                        for k in 0..<count { v[k] = p[i + k] }
+                        return v
+                    }
+                    let b = get(base)
+                    @inline(__always) func flag(_ v: V) -> U { (U(repeating: 0x5F7F_FFFF) &- (bits(v) & 0x7FFF_FFFF)) &>> 31 }
+                    if fast { large = flag(b) }
+                    var total = V()
+                    for j in 0..<m {
+                        let lane = lanes[j]
+                        let x = get(lane.x)
+                        if fast { large |= flag(x) }
+                        var d = rd(x - b)
+                        if let words = lane.words { d = float(bits(d) & keepMask(words, offset &+ i)) }
+                        if lane.hasBand {
+                            // Integer-only (magnitudes are < 2³¹): above/below/equal as 0/1 lanes.
+                            let x = bits(d) & 0x7FFF_FFFF
+                            let lo = U(repeating: lane.low), hi = U(repeating: lane.high)
+                            let above = (lo &- x) &>> 31, below = (x &- hi) &>> 31
+                            let atLow = ((x ^ lo) &- 1) &>> 31, atHigh = ((x ^ hi) &- 1) &>> 31
+                            let keep = (above | (atLow & lane.keepLow)) & (below | (atHigh & lane.keepHigh))
+                            d = float(bits(d) & mask(keep))
+                        }
+                        // The work dtype is D itself or float32, so one rounding to D is exact.
+                        if lane.hasScale { d = rd(d * lane.scale) }
+                        let delta = rd(d * lane.weight)
+                        deltas[j] = delta
+                        total = j == 0 ? delta : total + delta
+                    }
+                    var mixed: V, div = divisor
+                    if consensus {
+                        // σ = + where D(ΣΔ) ≥ 0 (so −0 counts as +); an agreeing Δ has σ's sign and is not zero.
+                        // torch: σ = (S ≥ 0) ? +1 : −1, so a NaN sum votes −; sign(NaN) = 0 never agrees.
+                        let t = bits(rd(total))
+                        let sigma = (1 &- negative(t)) & (1 &- isNaN(t))
+                        var sum = V(), weights = V()
+                        for j in 0..<m {
+                            let db = bits(deltas[j])
+                            let agrees = mask(((sigma & positive(db)) | ((1 &- sigma) & negative(db))) & (1 &- isNaN(db)))
+                            let contribution = float(db & agrees)
+                            let weight = float(bits(V(repeating: lanes[j].weight)) & agrees)
+                            if j == 0 { sum = contribution; weights = weight } else { sum = sum + contribution; weights = weights + weight }
+                        }
+                        mixed = rd(sum)
+                        let w = bits(rd(weights))
+                        let zero = mask(((w & 0x7FFF_FFFF) &- 1) &>> 31)  // ±0 → 1
+                        div = float((w & ~zero) | (bits(V(repeating: 1)) & zero))
+                    } else {
+                        mixed = rd(total)
+                    }
+                    if normalize { mixed = rd(mixed / div) }
+                    if scaleByLambda { mixed = rd(mixed * lambda) }
+                    let result = rd(b + mixed)
+                    if count == 8 {
+                        store(result, out, i)
+                    } else {
+                        for k in 0..<count { out[i + k] = result[k] }
+                    }
+                    return large
+                }
+                let vn = n & ~7
+                var i = 0
+                if fastAllowed {
+                    // NaN can only come from a NaN input, ∞ − ∞ or an overflow: with every input
+                    // below 2⁶⁴ and every scalar below 2¹⁶ (checked above) none happens, and the
+                    // cheaper rounding is exact. Otherwise the block is redone with full rounding.
+                    var large = U()
+                    while i < vn {
+                        large |= vector(i, 8, fast: true)
+                        i &+= 8
+                    }
+                    if i < n { _ = vector(i, n - i, fast: false) }
+                    if large == U() { return }
+                    i = 0
+                }
+                while i < vn {
+                    _ = vector(i, 8, fast: false)
+                    i &+= 8
+                }
+                if i < n { _ = vector(i, n - i, fast: false) }
+            }
         }
     }
 }

@@ -7,14 +7,16 @@ import Testing
 struct TaskVectorKernelTests {
     /// Per element, straight from the formula in `TaskVectorKernel`'s documentation.
     static func reference(
-        base: [Float], xs: [[Float]], weights: [Float], keep: [Bitmask?], scales: [Float?], scaleDType: DType,
+        base: [Float], xs: [[Float]], weights: [Float], keep: [Bitmask?], bands: [MagnitudeBand?], scales: [Float?], scaleDType: DType,
         compute d: DType, options o: TaskVectorKernel.Options, offset: Int
     ) -> [Float] {
         func r(_ v: Float) -> Float { Rounding.round(v, to: d) }
         return base.indices.map { i in
             let deltas = xs.indices.map { j -> Float in
                 var v = r(xs[j][i] - base[i])
-                if let k = keep[j], !k[offset + i] { v = 0 } else if let s = scales[j] { v = r(Rounding.round(v * s, to: scaleDType)) }
+                if let k = keep[j], !k[offset + i] { v = 0 }
+                if let band = bands[j], !band.keeps(v.magnitude.bitPattern) { v = 0 }
+                if let s = scales[j] { v = r(Rounding.round(v * s, to: scaleDType)) }
                 return r(v * weights[j])
             }
             var mixed: Float, divisor = o.divisor
@@ -36,8 +38,11 @@ struct TaskVectorKernelTests {
         }
     }
 
-    @Test("equals the per-element reference", arguments: [DType.bf16, .f16, .f32], [true, false])
-    func matches(compute: DType, consensus: Bool) {
+    /// Modes: bit 0 = sign consensus; bit 1 = special inputs (NaN, ±∞, magnitudes past 2⁶⁴) that
+    /// send blocks down the kernel's full-rounding path.
+    @Test("equals the per-element reference", arguments: [DType.bf16, .f16, .f32], [0, 1, 2, 3])
+    func matches(compute: DType, mode: Int) {
+        let consensus = mode & 1 != 0, specials = mode & 2 != 0
         let n = 1003, offset = 64
         func values(_ seed: UInt64) -> [Float] {
             KernelTests.random(n, seed: seed).enumerated().map { i, v in
@@ -45,8 +50,16 @@ struct TaskVectorKernelTests {
                 return i % 17 == 0 ? 0 : (i % 29 == 0 ? -x : x)
             }
         }
-        let base = values(1)
+        var base = values(1)
         var xs = [values(2), values(3), values(4)]
+        if specials {
+            base[100] = .nan
+            base[200] = .infinity
+            xs[0][300] = -.infinity
+            xs[1][300] = .infinity
+            xs[2][400] = Rounding.round(3e30, to: compute)
+            xs[0][500] = Float(bitPattern: 0x7F80_0001)  // a NaN with only low payload bits
+        }
         for i in stride(from: 0, to: n, by: 11) { xs[1][i] = base[i] }  // zero deltas
         for i in stride(from: 5, to: n, by: 13) { xs[2][i] = 2 * base[i] - xs[0][i] }  // opposite deltas
         let weights = [0.3, -0.5, 0.9].map { Rounding.round(Double($0), to: compute) }
@@ -54,36 +67,41 @@ struct TaskVectorKernelTests {
         for i in 0..<(offset + n) where i % 3 != 0 { masks[1]!.set(i) }
         for i in 0..<(offset + n) where i % 5 < 2 { masks[2]!.set(i) }
         let scales: [Float?] = [nil, Rounding.round(Float(1.7), to: compute == .bf16 ? .bf16 : .f32), nil]
+        // Bands at magnitudes that occur (so the equal-to-boundary lanes are exercised both ways).
+        let magnitude = { (j: Int, i: Int) in Rounding.round(xs[j][i] - base[i], to: compute).magnitude.bitPattern }
+        let bands: [MagnitudeBand?] = [
+            MagnitudeBand(low: magnitude(0, 10), keepLow: false, high: UInt32.max, keepHigh: true),
+            nil,
+            MagnitudeBand(low: magnitude(2, 20), keepLow: true, high: magnitude(2, 40), keepHigh: false),
+        ]
         let scaleDType: DType = compute == .bf16 ? .bf16 : .f32
         for options in [
             TaskVectorKernel.Options(consensus: consensus, normalize: true, divisor: Rounding.round(0.7, to: compute), lambda: 0.8),
             TaskVectorKernel.Options(consensus: consensus, normalize: false, divisor: 1, lambda: nil),
         ] {
             let expected = Self.reference(
-                base: base, xs: xs, weights: weights, keep: masks, scales: scales, scaleDType: scaleDType,
+                base: base, xs: xs, weights: weights, keep: masks, bands: bands, scales: scales, scaleDType: scaleDType,
                 compute: compute, options: options, offset: offset)
             var out = [Float](repeating: .nan, count: n)
-            var scratch = [Float](repeating: 0, count: (xs.count + 2) * n)
             base.withUnsafeBufferPointer { b in
                 xs[0].withUnsafeBufferPointer { x0 in
                     xs[1].withUnsafeBufferPointer { x1 in
                         xs[2].withUnsafeBufferPointer { x2 in
                             let ptrs = [x0.baseAddress!, x1.baseAddress!, x2.baseAddress!]
                             let inputs = (0..<3).map {
-                                TaskVectorInput(x: ptrs[$0], weight: weights[$0], keep: masks[$0], scale: scales[$0], scaleDType: scaleDType)
+                                TaskVectorInput(
+                                    x: ptrs[$0], weight: weights[$0], keep: masks[$0], band: bands[$0], scale: scales[$0], scaleDType: scaleDType)
                             }
                             out.withUnsafeMutableBufferPointer { o in
-                                scratch.withUnsafeMutableBufferPointer { s in
-                                    TaskVectorKernel.merge(
-                                        base: b.baseAddress!, inputs: inputs, compute: compute, options: options,
-                                        offset: offset, count: n, into: o.baseAddress!, scratch: s.baseAddress!)
-                                }
+                                TaskVectorKernel.merge(
+                                    base: b.baseAddress!, inputs: inputs, compute: compute, options: options,
+                                    offset: offset, count: n, into: o.baseAddress!)
                             }
                         }
                     }
                 }
             }
-            let mismatches = (0..<n).filter { out[$0].bitPattern != expected[$0].bitPattern }
+            let mismatches = (0..<n).filter { out[$0].bitPattern != expected[$0].bitPattern && !(out[$0].isNaN && expected[$0].isNaN) }
             #expect(mismatches.isEmpty, "\(mismatches.prefix(5).map { "\($0): \(out[$0]) vs \(expected[$0])" })")
         }
     }

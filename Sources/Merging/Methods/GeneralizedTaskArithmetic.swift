@@ -66,12 +66,10 @@ struct GeneralizedTaskArithmetic: Sendable {
         let lambda = task.number("lambda") ?? 1
         let options = TaskVectorKernel.Options(
             consensus: consensus, normalize: task.flag("normalize"), divisor: divisor, lambda: lambda != 1 ? Float(lambda) : nil)
-        let scratchPerWorker = (others.count + 2) * TensorIO.blockSize
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchPerWorker * io.workers)
-        defer { scratch.deallocate() }
-        let scratchBox = UncheckedBox(scratch)
-        // Magnitude selections: each block's mask is made here from the block's deltas, with the tie
-        // counters of its work item (blocks of an item arrive in order on one worker).
+        // Magnitude selections: per work item a band of |δ| (ties at a boundary all kept or all
+        // dropped); only the item where a boundary's tie quota runs out builds a block mask from
+        // the block's deltas, with the item's running tie counters (its blocks arrive in order on
+        // one worker).
         let selected = sparsified.indices.filter { sparsified[$0].selection != nil }
         let blockMasks = (0..<io.workers).map { _ in selected.map { _ in Bitmask(count: TensorIO.blockSize) } }
         let magnitudes = UnsafeMutablePointer<UInt32>.allocate(capacity: TensorIO.blockSize * io.workers)
@@ -86,26 +84,33 @@ struct GeneralizedTaskArithmetic: Sendable {
         let box = UncheckedBox((magnitudes, counters))
         try io.elementwiseWithWorker { block, worker in
             var keeps = sparsified.map(\.keep)
+            var bands = [MagnitudeBand?](repeating: nil, count: others.count)
+            var blockLocal = false
             if !selected.isEmpty {
                 let item = block.offset / TensorIO.itemSize
-                let bits = box.value.0 + worker * TensorIO.blockSize
                 for (q, k) in selected.enumerated() {
+                    let selection = sparsified[k].selection!
+                    if let band = selection.band(item: item) {
+                        bands[k] = band
+                        continue
+                    }
+                    let bits = box.value.0 + worker * TensorIO.blockSize
                     Fused.deltaMagnitudeBits(block.inputs[others[k]], block.inputs[b], compute: d, into: bits, count: block.count)
                     let mask = blockMasks[worker][q]
-                    sparsified[k].selection!.fill(bits, count: block.count, into: mask.words, counters: &box.value.1[item * selected.count + q])
+                    selection.fill(bits, count: block.count, into: mask.words, counters: &box.value.1[item * selected.count + q])
                     keeps[k] = mask
+                    blockLocal = true
                 }
             }
             let inputs = others.enumerated().map { k, j in
                 TaskVectorInput(
-                    x: UnsafePointer(block.inputs[j]), weight: weights[k], keep: keeps[k],
+                    x: UnsafePointer(block.inputs[j]), weight: weights[k], keep: keeps[k], band: bands[k],
                     scale: sparsified[k].scale, scaleDType: sparsified[k].scaleDType)
             }
             // Block-local masks are indexed from 0; whole-tensor masks (random, empty) by element.
-            let offset = selected.isEmpty ? block.offset : 0
             TaskVectorKernel.merge(
-                base: block.inputs[b], inputs: inputs, compute: d, options: options, offset: offset,
-                count: block.count, into: block.out, scratch: scratchBox.value + worker * scratchPerWorker)
+                base: block.inputs[b], inputs: inputs, compute: d, options: options, offset: blockLocal ? 0 : block.offset,
+                count: block.count, into: block.out)
         }
     }
 }

@@ -38,6 +38,24 @@ struct RankSelection: Sendable {
     var tiesLo: [Int]
     var tiesHi: [Int]
 
+    /// The band that decides every element of work item `item`, or nil when the item holds the
+    /// tie where a boundary's quota runs out (then `fill` decides element by element). A tie at the
+    /// lower boundary with global ordinal t is kept iff `belowLo + t ≥ ranks.lowerBound`; at the
+    /// upper one iff `belowHi + t < ranks.upperBound`.
+    func band(item: Int) -> MagnitudeBand? {
+        let rlo = ranks.lowerBound, rhi = ranks.upperBound
+        let loStart = tiesLo[item], loEnd = tiesLo[item + 1], hiStart = tiesHi[item], hiEnd = tiesHi[item + 1]
+        let keepLow: Bool
+        if loStart == loEnd || belowLo + loStart >= rlo { keepLow = belowLo + loStart >= rlo }
+        else if belowLo + loEnd <= rlo { keepLow = false }
+        else { return nil }
+        let keepHigh: Bool
+        if hiStart == hiEnd || belowHi + hiEnd - 1 < rhi { keepHigh = belowHi + hiStart < rhi }
+        else if belowHi + hiStart >= rhi { keepHigh = false }
+        else { return nil }
+        return MagnitudeBand(low: tLo, keepLow: keepLow, high: tHi, keepHigh: keepHigh)
+    }
+
     /// Keep bits for `count` consecutive elements (in index order, starting on a multiple of 64)
     /// into `words`; `counters` carries the ties seen so far in this item.
     func fill(_ bits: UnsafePointer<UInt32>, count: Int, into words: UnsafeMutablePointer<UInt64>, counters: inout (Int, Int)) {

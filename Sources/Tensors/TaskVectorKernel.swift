@@ -119,6 +119,96 @@ public enum TaskVectorKernel {
         var scale: Float
     }
 
+    /// How a step rounds: fully (NaN-safe), or without the NaN fix-up while flagging large inputs.
+    protocol LaneRounding { static var tracks: Bool { get } }
+    enum FullRounding: LaneRounding { static var tracks: Bool { false } }
+    enum NonNaNRounding: LaneRounding { static var tracks: Bool { true } }
+
+    /// The loop-invariant state of one block's merge.
+    struct Step {
+        let lanes: UnsafeMutableBufferPointer<Lane>
+        let deltas: UnsafeMutableBufferPointer<V>
+        let m: Int
+        let base: UnsafePointer<Float>
+        let out: UnsafeMutablePointer<Float>
+        let offset: Int
+        let consensus: Bool
+        let normalize: Bool
+        let divisor: V
+        let lambda: Float
+        let scaleByLambda: Bool
+
+        /// Eight elements from `i`; a partial last vector reads and writes only `count` lanes.
+        /// With `NonNaNRounding`, returns 1 in lanes where an input's magnitude is 2⁶⁴ or more (or
+        /// NaN), so the caller can tell whether a NaN could have arisen.
+        @inline(__always)
+        func callAsFunction<C: StorageFormat, R: LaneRounding>(_: C.Type, _: R.Type, _ i: Int, _ count: Int) -> U {
+            @inline(__always) func rd(_ v: V) -> V { R.tracks ? C.roundNonNaN8(v) : C.round8(v) }
+            @inline(__always) func flag(_ v: V) -> U { (U(repeating: 0x5F7F_FFFF) &- (bits(v) & 0x7FFF_FFFF)) &>> 31 }
+            @inline(__always) func get(_ p: UnsafePointer<Float>) -> V {
+                if count == 8 { return load(p, i) }
+                var v = V()
+                for k in 0..<count { v[k] = p[i + k] }
+                return v
+            }
+            var large = U()
+            let b = get(base)
+            if R.tracks { large = flag(b) }
+            var total = V()
+            for j in 0..<m {
+                let lane = lanes[j]
+                let x = get(lane.x)
+                if R.tracks { large |= flag(x) }
+                var d = rd(x - b)
+                if let words = lane.words { d = float(bits(d) & keepMask(words, offset &+ i)) }
+                if lane.hasBand {
+                    // Integer-only (magnitudes are < 2³¹): above/below/equal as 0/1 lanes.
+                    let x = bits(d) & 0x7FFF_FFFF
+                    let lo = U(repeating: lane.low), hi = U(repeating: lane.high)
+                    let above = (lo &- x) &>> 31, below = (x &- hi) &>> 31
+                    let atLow = ((x ^ lo) &- 1) &>> 31, atHigh = ((x ^ hi) &- 1) &>> 31
+                    let keep = (above | (atLow & lane.keepLow)) & (below | (atHigh & lane.keepHigh))
+                    d = float(bits(d) & mask(keep))
+                }
+                // The work dtype is D itself or float32, so one rounding to D is exact.
+                if lane.hasScale { d = rd(d * lane.scale) }
+                let delta = rd(d * lane.weight)
+                deltas[j] = delta
+                total = j == 0 ? delta : total + delta
+            }
+            var mixed: V, div = divisor
+            if consensus {
+                // torch: σ = (S ≥ 0) ? +1 : −1 (−0 votes +, a NaN sum votes −); an agreeing Δ has σ's
+                // sign and is not zero; sign(NaN) = 0 never agrees.
+                let t = bits(rd(total))
+                let sigma = (1 &- negative(t)) & (1 &- isNaN(t))
+                var sum = V(), weights = V()
+                for j in 0..<m {
+                    let db = bits(deltas[j])
+                    let agrees = mask(((sigma & positive(db)) | ((1 &- sigma) & negative(db))) & (1 &- isNaN(db)))
+                    let contribution = float(db & agrees)
+                    let weight = float(bits(V(repeating: lanes[j].weight)) & agrees)
+                    if j == 0 { sum = contribution; weights = weight } else { sum = sum + contribution; weights = weights + weight }
+                }
+                mixed = rd(sum)
+                let w = bits(rd(weights))
+                let zero = mask(((w & 0x7FFF_FFFF) &- 1) &>> 31)  // ±0 → 1
+                div = float((w & ~zero) | (bits(V(repeating: 1)) & zero))
+            } else {
+                mixed = rd(total)
+            }
+            if normalize { mixed = rd(mixed / div) }
+            if scaleByLambda { mixed = rd(mixed * lambda) }
+            let result = rd(b + mixed)
+            if count == 8 {
+                store(result, out, i)
+            } else {
+                for k in 0..<count { out[i + k] = result[k] }
+            }
+            return large
+        }
+    }
+
     /// One pass over the block, eight elements at a time, every model's Δ kept in registers or a
     /// small stack buffer: the formula above, step for step.
     static func run<C: StorageFormat>(
@@ -130,8 +220,6 @@ public enum TaskVectorKernel {
         for input in inputs {
             precondition(input.scaleDType == .f32 || input.scaleDType == C.dtype, "work dtype is D or float32")
         }
-        let normalize = options.normalize, consensus = options.consensus
-        let divisor = V(repeating: options.divisor), lambda = options.lambda ?? 1, scaleByLambda = options.lambda != nil
         let scalars: [Float] = inputs.flatMap { [$0.weight, $0.scale ?? 1] } + [options.divisor, options.lambda ?? 1]
         let fastAllowed = m <= 64 && scalars.allSatisfy { $0.isFinite && $0.magnitude < 0x1p16 } && options.lambda != 0
         withUnsafeTemporaryAllocation(of: Lane.self, capacity: max(1, m)) { lanes in
@@ -143,74 +231,10 @@ public enum TaskVectorKernel {
                         low: band?.low ?? 0, high: band?.high ?? 0, keepLow: band?.keepLow == true ? 1 : 0,
                         keepHigh: band?.keepHigh == true ? 1 : 0, hasScale: input.scale != nil, scale: input.scale ?? 1)
                 }
-                // Eight elements from `i`; a partial last vector reads and writes only `count` lanes.
-                // `fast` rounds without the NaN fix-up and returns 1 in lanes where an input's magnitude
-                // is 2⁶⁴ or more (or NaN), so the caller can tell whether a NaN could have arisen.
-                @inline(__always) func vector(_ i: Int, _ count: Int, fast: Bool) -> U {
-                    @inline(__always) func rd(_ v: V) -> V { fast ? C.roundNonNaN8(v) : C.round8(v) }
-                    var large = U()
-                    @inline(__always) func get(_ p: UnsafePointer<Float>) -> V {
-                        if count == 8 { return load(p, i) }
-                        var v = V()
-                        for k in 0..<count { v[k] = p[i + k] }
-                        return v
-                    }
-                    let b = get(base)
-                    @inline(__always) func flag(_ v: V) -> U { (U(repeating: 0x5F7F_FFFF) &- (bits(v) & 0x7FFF_FFFF)) &>> 31 }
-                    if fast { large = flag(b) }
-                    var total = V()
-                    for j in 0..<m {
-                        let lane = lanes[j]
-                        let x = get(lane.x)
-                        if fast { large |= flag(x) }
-                        var d = rd(x - b)
-                        if let words = lane.words { d = float(bits(d) & keepMask(words, offset &+ i)) }
-                        if lane.hasBand {
-                            // Integer-only (magnitudes are < 2³¹): above/below/equal as 0/1 lanes.
-                            let x = bits(d) & 0x7FFF_FFFF
-                            let lo = U(repeating: lane.low), hi = U(repeating: lane.high)
-                            let above = (lo &- x) &>> 31, below = (x &- hi) &>> 31
-                            let atLow = ((x ^ lo) &- 1) &>> 31, atHigh = ((x ^ hi) &- 1) &>> 31
-                            let keep = (above | (atLow & lane.keepLow)) & (below | (atHigh & lane.keepHigh))
-                            d = float(bits(d) & mask(keep))
-                        }
-                        // The work dtype is D itself or float32, so one rounding to D is exact.
-                        if lane.hasScale { d = rd(d * lane.scale) }
-                        let delta = rd(d * lane.weight)
-                        deltas[j] = delta
-                        total = j == 0 ? delta : total + delta
-                    }
-                    var mixed: V, div = divisor
-                    if consensus {
-                        // σ = + where D(ΣΔ) ≥ 0 (so −0 counts as +); an agreeing Δ has σ's sign and is not zero.
-                        // torch: σ = (S ≥ 0) ? +1 : −1, so a NaN sum votes −; sign(NaN) = 0 never agrees.
-                        let t = bits(rd(total))
-                        let sigma = (1 &- negative(t)) & (1 &- isNaN(t))
-                        var sum = V(), weights = V()
-                        for j in 0..<m {
-                            let db = bits(deltas[j])
-                            let agrees = mask(((sigma & positive(db)) | ((1 &- sigma) & negative(db))) & (1 &- isNaN(db)))
-                            let contribution = float(db & agrees)
-                            let weight = float(bits(V(repeating: lanes[j].weight)) & agrees)
-                            if j == 0 { sum = contribution; weights = weight } else { sum = sum + contribution; weights = weights + weight }
-                        }
-                        mixed = rd(sum)
-                        let w = bits(rd(weights))
-                        let zero = mask(((w & 0x7FFF_FFFF) &- 1) &>> 31)  // ±0 → 1
-                        div = float((w & ~zero) | (bits(V(repeating: 1)) & zero))
-                    } else {
-                        mixed = rd(total)
-                    }
-                    if normalize { mixed = rd(mixed / div) }
-                    if scaleByLambda { mixed = rd(mixed * lambda) }
-                    let result = rd(b + mixed)
-                    if count == 8 {
-                        store(result, out, i)
-                    } else {
-                        for k in 0..<count { out[i + k] = result[k] }
-                    }
-                    return large
-                }
+                let step = Step(
+                    lanes: lanes, deltas: deltas, m: m, base: base, out: out, offset: offset,
+                    consensus: options.consensus, normalize: options.normalize, divisor: V(repeating: options.divisor),
+                    lambda: options.lambda ?? 1, scaleByLambda: options.lambda != nil)
                 let vn = n & ~7
                 var i = 0
                 if fastAllowed {
@@ -219,18 +243,18 @@ public enum TaskVectorKernel {
                     // cheaper rounding is exact. Otherwise the block is redone with full rounding.
                     var large = U()
                     while i < vn {
-                        large |= vector(i, 8, fast: true)
+                        large |= step(C.self, NonNaNRounding.self, i, 8)
                         i &+= 8
                     }
-                    if i < n { _ = vector(i, n - i, fast: false) }
+                    if i < n { _ = step(C.self, FullRounding.self, i, n - i) }
                     if large == U() { return }
                     i = 0
                 }
                 while i < vn {
-                    _ = vector(i, 8, fast: false)
+                    _ = step(C.self, FullRounding.self, i, 8)
                     i &+= 8
                 }
-                if i < n { _ = vector(i, n - i, fast: false) }
+                if i < n { _ = step(C.self, FullRounding.self, i, n - i) }
             }
         }
     }

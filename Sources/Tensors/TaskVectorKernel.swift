@@ -22,8 +22,9 @@ public struct MagnitudeBand: Sendable {
 
 /// One input model of a task-vector merge, for `TaskVectorKernel`.
 public struct TaskVectorInput {
-    /// The model's values at the block's first element (float32 holding compute-dtype values).
-    public var x: UnsafePointer<Float>
+    /// The model's values at the block's first element: float32 holding compute-dtype values for
+    /// `merge`, the stored bfloat16 values for `mergeStoredBF16`.
+    public var x: UnsafeRawPointer
     /// Weight, already rounded to the compute dtype.
     public var weight: Float
     /// Which elements keep their delta (bit = global element index); nil keeps all.
@@ -35,7 +36,7 @@ public struct TaskVectorInput {
     /// The sparsifier's working dtype (the rescale product is rounded to it, then to the compute dtype).
     public var scaleDType: DType
 
-    public init(x: UnsafePointer<Float>, weight: Float, keep: Bitmask?, band: MagnitudeBand? = nil, scale: Float?, scaleDType: DType) {
+    public init(x: UnsafeRawPointer, weight: Float, keep: Bitmask?, band: MagnitudeBand? = nil, scale: Float?, scaleDType: DType) {
         self.x = x
         self.weight = weight
         self.keep = keep
@@ -110,7 +111,7 @@ public enum TaskVectorKernel {
 
     /// One input, reduced to plain values for the hot loop (no reference counting inside it).
     struct Lane {
-        var x: UnsafePointer<Float>
+        var x: UnsafeRawPointer
         var weight: Float
         var words: UnsafeMutablePointer<UInt64>?
         var hasBand: Bool
@@ -129,8 +130,6 @@ public enum TaskVectorKernel {
         let lanes: UnsafeMutableBufferPointer<Lane>
         let deltas: UnsafeMutableBufferPointer<V>
         let m: Int
-        let base: UnsafePointer<Float>
-        let out: UnsafeMutablePointer<Float>
         let offset: Int
         let consensus: Bool
         let normalize: Bool
@@ -138,37 +137,33 @@ public enum TaskVectorKernel {
         let lambda: Float
         let scaleByLambda: Bool
 
-        /// Eight elements from `i`; a partial last vector reads and writes only `count` lanes.
-        /// With `NonNaNRounding`, returns 1 in lanes where an input's magnitude is 2⁶⁴ or more (or
-        /// NaN), so the caller can tell whether a NaN could have arisen.
+        /// The formula for eight elements: `b` the base, `x(j)` model j's values, `keep(words)` the
+        /// lane masks of a keep bitmask. With `NonNaNRounding` also returns 1 in lanes where an
+        /// input's magnitude is 2⁶⁴ or more (or NaN), so the caller can tell whether a NaN could
+        /// have arisen.
         @inline(__always)
-        func callAsFunction<C: StorageFormat, R: LaneRounding>(_: C.Type, _: R.Type, _ i: Int, _ count: Int) -> U {
+        func core<C: StorageFormat, R: LaneRounding>(
+            _: C.Type, _: R.Type, _ b: V, _ x: (Int) -> V, _ keep: (UnsafeMutablePointer<UInt64>) -> U
+        ) -> (V, U) {
             @inline(__always) func rd(_ v: V) -> V { R.tracks ? C.roundNonNaN8(v) : C.round8(v) }
             @inline(__always) func flag(_ v: V) -> U { (U(repeating: 0x5F7F_FFFF) &- (bits(v) & 0x7FFF_FFFF)) &>> 31 }
-            @inline(__always) func get(_ p: UnsafePointer<Float>) -> V {
-                if count == 8 { return load(p, i) }
-                var v = V()
-                for k in 0..<count { v[k] = p[i + k] }
-                return v
-            }
             var large = U()
-            let b = get(base)
             if R.tracks { large = flag(b) }
             var total = V()
             for j in 0..<m {
                 let lane = lanes[j]
-                let x = get(lane.x)
-                if R.tracks { large |= flag(x) }
-                var d = rd(x - b)
-                if let words = lane.words { d = float(bits(d) & keepMask(words, offset &+ i)) }
+                let xj = x(j)
+                if R.tracks { large |= flag(xj) }
+                var d = rd(xj - b)
+                if let words = lane.words { d = float(bits(d) & keep(words)) }
                 if lane.hasBand {
                     // Integer-only (magnitudes are < 2³¹): above/below/equal as 0/1 lanes.
-                    let x = bits(d) & 0x7FFF_FFFF
+                    let a = bits(d) & 0x7FFF_FFFF
                     let lo = U(repeating: lane.low), hi = U(repeating: lane.high)
-                    let above = (lo &- x) &>> 31, below = (x &- hi) &>> 31
-                    let atLow = ((x ^ lo) &- 1) &>> 31, atHigh = ((x ^ hi) &- 1) &>> 31
-                    let keep = (above | (atLow & lane.keepLow)) & (below | (atHigh & lane.keepHigh))
-                    d = float(bits(d) & mask(keep))
+                    let above = (lo &- a) &>> 31, below = (a &- hi) &>> 31
+                    let atLow = ((a ^ lo) &- 1) &>> 31, atHigh = ((a ^ hi) &- 1) &>> 31
+                    let kept = (above | (atLow & lane.keepLow)) & (below | (atHigh & lane.keepHigh))
+                    d = float(bits(d) & mask(kept))
                 }
                 // The work dtype is D itself or float32, so one rounding to D is exact.
                 if lane.hasScale { d = rd(d * lane.scale) }
@@ -199,7 +194,23 @@ public enum TaskVectorKernel {
             }
             if normalize { mixed = rd(mixed / div) }
             if scaleByLambda { mixed = rd(mixed * lambda) }
-            let result = rd(b + mixed)
+            return (rd(b + mixed), large)
+        }
+
+        /// Eight elements from `i` of float32 inputs; a partial last vector reads and writes only
+        /// `count` lanes.
+        @inline(__always)
+        func widened<C: StorageFormat, R: LaneRounding>(
+            _: C.Type, _: R.Type, _ i: Int, _ count: Int, _ base: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>
+        ) -> U {
+            @inline(__always) func get(_ p: UnsafePointer<Float>) -> V {
+                if count == 8 { return load(p, i) }
+                var v = V()
+                for k in 0..<count { v[k] = p[i + k] }
+                return v
+            }
+            let (result, large) = core(
+                C.self, R.self, get(base), { get(lanes[$0].x.assumingMemoryBound(to: Float.self)) }, { keepMask($0, offset &+ i) })
             if count == 8 {
                 store(result, out, i)
             } else {
@@ -207,22 +218,55 @@ public enum TaskVectorKernel {
             }
             return large
         }
+
+        /// Sixteen stored bfloat16 elements from `i` (a multiple of 16), read as eight 32-bit pairs:
+        /// `pair << 16` is the even elements as float32, `pair & 0xFFFF0000` the odd ones (no lane
+        /// width conversion); the bf16 results are packed back the same way.
+        @inline(__always)
+        func pairs<R: LaneRounding>(_: R.Type, _ i: Int, _ base: UnsafeRawPointer, _ out: UnsafeMutableRawPointer) -> U {
+            @inline(__always) func pair(_ p: UnsafeRawPointer) -> U { (p + 2 &* i).loadUnaligned(as: U.self) }
+            @inline(__always) func keep16(_ words: UnsafeMutablePointer<UInt64>, _ shifts: U) -> U {
+                let e = offset &+ i
+                let chunk = UInt32(truncatingIfNeeded: words[e &>> 6] &>> UInt64(e & 63)) & 0xFFFF
+                return mask((U(repeating: chunk) &>> shifts) & 1)
+            }
+            let b = pair(base)
+            let (even, l0) = core(
+                BF16Format.self, R.self, float(b &<< 16), { float(pair(lanes[$0].x) &<< 16) },
+                { keep16($0, U(0, 2, 4, 6, 8, 10, 12, 14)) })
+            let (odd, l1) = core(
+                BF16Format.self, R.self, float(b & 0xFFFF_0000), { float(pair(lanes[$0].x) & 0xFFFF_0000) },
+                { keep16($0, U(1, 3, 5, 7, 9, 11, 13, 15)) })
+            (out + 2 &* i).storeBytes(of: (bits(even) &>> 16) | (bits(odd) & 0xFFFF_0000), as: U.self)
+            return l0 | l1
+        }
+
+        /// Up to eight stored bfloat16 elements from `i` (the tail after the pairs).
+        @inline(__always)
+        func storedTail(_ i: Int, _ count: Int, _ base: UnsafeRawPointer, _ out: UnsafeMutableRawPointer) {
+            @inline(__always) func get(_ p: UnsafeRawPointer) -> V {
+                var v = V()
+                for k in 0..<count { v[k] = BF16Format.load(p, i + k) }
+                return v
+            }
+            let (result, _) = core(BF16Format.self, FullRounding.self, get(base), { get(lanes[$0].x) }, { keepMask($0, offset &+ i) })
+            for k in 0..<count { BF16Format.store(result[k], out, i + k) }
+        }
     }
 
-    /// One pass over the block, eight elements at a time, every model's Δ kept in registers or a
-    /// small stack buffer: the formula above, step for step.
-    static func run<C: StorageFormat>(
-        _: C.Type, _ base: UnsafePointer<Float>, _ inputs: [TaskVectorInput], _ options: Options,
-        _ offset: Int, _ n: Int, _ out: UnsafeMutablePointer<Float>
-    ) {
+    /// Runs `body` with the block's `Step` and whether the cheaper rounding may be used.
+    static func withStep<T>(
+        _ inputs: [TaskVectorInput], _ options: Options, _ offset: Int, _ dtype: DType,
+        _ body: (Step, _ fastAllowed: Bool) -> T
+    ) -> T {
         precondition(offset % 8 == 0, "blocks start on multiples of 8 elements")
         let m = inputs.count
         for input in inputs {
-            precondition(input.scaleDType == .f32 || input.scaleDType == C.dtype, "work dtype is D or float32")
+            precondition(input.scaleDType == .f32 || input.scaleDType == dtype, "work dtype is D or float32")
         }
         let scalars: [Float] = inputs.flatMap { [$0.weight, $0.scale ?? 1] } + [options.divisor, options.lambda ?? 1]
         let fastAllowed = m <= 64 && scalars.allSatisfy { $0.isFinite && $0.magnitude < 0x1p16 } && options.lambda != 0
-        withUnsafeTemporaryAllocation(of: Lane.self, capacity: max(1, m)) { lanes in
+        return withUnsafeTemporaryAllocation(of: Lane.self, capacity: max(1, m)) { lanes in
             withUnsafeTemporaryAllocation(of: V.self, capacity: max(1, m)) { deltas in
                 for (j, input) in inputs.enumerated() {
                     let band = input.band
@@ -232,30 +276,76 @@ public enum TaskVectorKernel {
                         keepHigh: band?.keepHigh == true ? 1 : 0, hasScale: input.scale != nil, scale: input.scale ?? 1)
                 }
                 let step = Step(
-                    lanes: lanes, deltas: deltas, m: m, base: base, out: out, offset: offset,
+                    lanes: lanes, deltas: deltas, m: m, offset: offset,
                     consensus: options.consensus, normalize: options.normalize, divisor: V(repeating: options.divisor),
                     lambda: options.lambda ?? 1, scaleByLambda: options.lambda != nil)
-                let vn = n & ~7
-                var i = 0
-                if fastAllowed {
-                    // NaN can only come from a NaN input, ∞ − ∞ or an overflow: with every input
-                    // below 2⁶⁴ and every scalar below 2¹⁶ (checked above) none happens, and the
-                    // cheaper rounding is exact. Otherwise the block is redone with full rounding.
-                    var large = U()
-                    while i < vn {
-                        large |= step(C.self, NonNaNRounding.self, i, 8)
-                        i &+= 8
-                    }
-                    if i < n { _ = step(C.self, FullRounding.self, i, n - i) }
-                    if large == U() { return }
-                    i = 0
+                return body(step, fastAllowed)
+            }
+        }
+    }
+
+    /// `merge` for inputs stored as bfloat16 with bfloat16 compute and output: reads the stored
+    /// inputs and writes the stored output directly (no widening or narrowing pass). Offsets of
+    /// blocks must be multiples of 16 when keep bitmasks are given.
+    public static func mergeStoredBF16(
+        base: UnsafeRawPointer, inputs: [TaskVectorInput], options: Options, offset: Int, count n: Int,
+        into out: UnsafeMutableRawPointer
+    ) {
+        precondition(offset % 16 == 0, "blocks start on multiples of 16 elements")
+        withStep(inputs, options, offset, .bf16) { step, fastAllowed in
+            let pn = n & ~15
+            var i = 0
+            var redo = !fastAllowed
+            if fastAllowed {
+                var large = U()
+                while i < pn {
+                    large |= step.pairs(NonNaNRounding.self, i, base, out)
+                    i &+= 16
                 }
+                redo = large != U()
+            }
+            if redo {
+                i = 0
+                while i < pn {
+                    _ = step.pairs(FullRounding.self, i, base, out)
+                    i &+= 16
+                }
+            }
+            i = pn
+            while i < n {
+                step.storedTail(i, min(8, n - i), base, out)
+                i &+= 8
+            }
+        }
+    }
+
+    /// One pass over the block, eight elements at a time, every model's Δ kept in registers or a
+    /// small stack buffer: the formula above, step for step.
+    static func run<C: StorageFormat>(
+        _: C.Type, _ base: UnsafePointer<Float>, _ inputs: [TaskVectorInput], _ options: Options,
+        _ offset: Int, _ n: Int, _ out: UnsafeMutablePointer<Float>
+    ) {
+        withStep(inputs, options, offset, C.dtype) { step, fastAllowed in
+            let vn = n & ~7
+            var i = 0
+            if fastAllowed {
+                // NaN can only come from a NaN input, ∞ − ∞ or an overflow: with every input
+                // below 2⁶⁴ and every scalar below 2¹⁶ (checked in `withStep`) none happens, and
+                // the cheaper rounding is exact. Otherwise the block is redone with full rounding.
+                var large = U()
                 while i < vn {
-                    _ = step(C.self, FullRounding.self, i, 8)
+                    large |= step.widened(C.self, NonNaNRounding.self, i, 8, base, out)
                     i &+= 8
                 }
-                if i < n { _ = step(C.self, FullRounding.self, i, n - i) }
+                if i < n { _ = step.widened(C.self, FullRounding.self, i, n - i, base, out) }
+                if large == U() { return }
+                i = 0
             }
+            while i < vn {
+                _ = step.widened(C.self, FullRounding.self, i, 8, base, out)
+                i &+= 8
+            }
+            if i < n { _ = step.widened(C.self, FullRounding.self, i, n - i, base, out) }
         }
     }
 }

@@ -61,7 +61,7 @@ struct TaskVectorKernelTests {
             xs[0][500] = Float(bitPattern: 0x7F80_0001)  // a NaN with only low payload bits
         }
         for i in stride(from: 0, to: n, by: 11) { xs[1][i] = base[i] }  // zero deltas
-        for i in stride(from: 5, to: n, by: 13) { xs[2][i] = 2 * base[i] - xs[0][i] }  // opposite deltas
+        for i in stride(from: 5, to: n, by: 13) { xs[2][i] = Rounding.round(2 * base[i] - xs[0][i], to: compute) }  // opposite deltas
         let weights = [0.3, -0.5, 0.9].map { Rounding.round(Double($0), to: compute) }
         let masks: [Bitmask?] = [nil, Bitmask(count: offset + n), Bitmask(count: offset + n)]
         for i in 0..<(offset + n) where i % 3 != 0 { masks[1]!.set(i) }
@@ -103,6 +103,32 @@ struct TaskVectorKernelTests {
             }
             let mismatches = (0..<n).filter { out[$0].bitPattern != expected[$0].bitPattern && !(out[$0].isNaN && expected[$0].isNaN) }
             #expect(mismatches.isEmpty, "\(mismatches.prefix(5).map { "\($0): \(out[$0]) vs \(expected[$0])" })")
+
+            guard compute == .bf16 else { continue }
+            // The stored-bfloat16 path (pairs of elements per 32-bit lane) on the same values.
+            let stored = ([base] + xs).map { $0.map { Rounding.narrowBF16($0) } }
+            var packed = [UInt16](repeating: 0, count: n)
+            stored[0].withUnsafeBytes { b in
+                stored[1].withUnsafeBytes { x0 in
+                    stored[2].withUnsafeBytes { x1 in
+                        stored[3].withUnsafeBytes { x2 in
+                            let ptrs = [x0.baseAddress!, x1.baseAddress!, x2.baseAddress!]
+                            let inputs = (0..<3).map {
+                                TaskVectorInput(
+                                    x: ptrs[$0], weight: weights[$0], keep: masks[$0], band: bands[$0], scale: scales[$0], scaleDType: scaleDType)
+                            }
+                            packed.withUnsafeMutableBytes { o in
+                                TaskVectorKernel.mergeStoredBF16(
+                                    base: b.baseAddress!, inputs: inputs, options: options, offset: offset, count: n, into: o.baseAddress!)
+                            }
+                        }
+                    }
+                }
+            }
+            let storedMismatches = (0..<n).filter {
+                packed[$0] != Rounding.narrowBF16(expected[$0]) && !(expected[$0].isNaN && Float(bitPattern: UInt32(packed[$0]) << 16).isNaN)
+            }
+            #expect(storedMismatches.isEmpty, "stored: \(storedMismatches.prefix(5))")
         }
     }
 

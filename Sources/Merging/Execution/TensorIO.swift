@@ -199,6 +199,20 @@ public final class TensorIO {
         }
     }
 
+    /// Like `elementwiseStored`, also passing each block's offset in the tensor and the worker.
+    public func elementwiseStoredWithWorker(
+        _ kernel: (_ inputs: [UnsafeRawPointer], _ out: UnsafeMutableRawPointer, _ offset: Int, _ count: Int, _ worker: Int) -> Void
+    ) throws {
+        let outSize = task.outDType.size
+        try runItems { _, range, staged, worker in
+            let scratch = pool.scratch(worker)
+            blocks(range) { offset, n in
+                kernel(zip(staged, task.inputs).map { $0 + offset * $1.dtype.size }, scratch.staging + offset * outSize, range.lowerBound + offset, n, worker)
+            }
+            try writer.write(task.outputName, byteOffset: range.lowerBound * outSize, bytes: scratch.staging, count: range.count * outSize)
+        }
+    }
+
     /// The general streaming pass: `body(item, range, inputs)` for every work item, in parallel,
     /// with each input's stored bytes at `range.lowerBound`. Items are `itemSize` elements (a
     /// multiple of 64, so bitmasks split on items never share a word).

@@ -51,7 +51,22 @@ extension Bitmask {
             let bitOffset = e & 63
             let take = min(64 - bitOffset, count - i)
             var word: UInt64 = 0
-            for k in 0..<take { word |= UInt64(words[i &+ k] & 0xFF_FFFF < threshold ? 1 : 0) &<< UInt64(k) }
+            if take == 64 {
+                // Eight lanes at a time: lane k of vector v carries bit 8v + k; vectors 0–3 and 4–7
+                // fill two 32-bit halves whose lanes hold disjoint bits, so a lane sum is their OR.
+                typealias U = SIMD8<UInt32>
+                let t = U(repeating: threshold)
+                var halves: (U, U) = (U(), U())
+                for v in 0..<8 {
+                    let w = UnsafeRawPointer(words + (i &+ 8 &* v)).loadUnaligned(as: U.self) & 0xFF_FFFF
+                    let kept = (w &- t) &>> 31  // w < t (both below 2²⁴ + 1)
+                    let shifted = kept &<< (U(0, 1, 2, 3, 4, 5, 6, 7) &+ UInt32(8 &* (v & 3)))
+                    if v < 4 { halves.0 |= shifted } else { halves.1 |= shifted }
+                }
+                word = UInt64(halves.0.wrappedSum()) | UInt64(halves.1.wrappedSum()) &<< 32
+            } else {
+                for k in 0..<take { word |= UInt64(words[i &+ k] & 0xFF_FFFF < threshold ? 1 : 0) &<< UInt64(k) }
+            }
             self.words[e &>> 6] |= word &<< UInt64(bitOffset)
             i &+= take
         }

@@ -49,3 +49,21 @@ struct MT19937Tests {
         #expect(MT19937.bernoulliThreshold(1) == 1 << 24)
     }
 }
+
+@Suite("Bernoulli masks")
+struct BernoulliMaskTests {
+    @Test("setBernoulli keeps exactly the words whose low 24 bits are below the threshold, at any start")
+    func matchesScalarRule() {
+        var generator = MT19937(seed: 7)
+        let count = 5000
+        var words = [UInt32](repeating: 0, count: count)
+        words.withUnsafeMutableBufferPointer { generator.fill($0.baseAddress!, count: count) }
+        for (start, threshold) in [(0, MT19937.bernoulliThreshold(0.3)), (37, MT19937.bernoulliThreshold(0.5)), (64, 0), (5, 1 << 24)] {
+            let mask = Bitmask(count: start + count)
+            words.withUnsafeBufferPointer { mask.setBernoulli($0.baseAddress!, count: count, threshold: threshold, start: start) }
+            let wrong = (0..<count).filter { mask[start + $0] != ((words[$0] & 0xFF_FFFF) < threshold) }
+            #expect(wrong.isEmpty, "start \(start): \(wrong.prefix(5))")
+            #expect((0..<start).allSatisfy { !mask[$0] })
+        }
+    }
+}

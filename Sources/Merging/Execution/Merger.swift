@@ -132,6 +132,11 @@ public enum Merger {
         let totalBytes = plans.reduce(0) { $0 + $1.outputBytes }
         // Each variant draws from its own generator, seeded alike: a variant's bytes equal a plain run's.
         let randoms = plans.map { _ in RandomSource(seed: options.seed ?? 0) }
+        defer { for random in randoms { random.stop() } }
+        for (v, plan) in plans.enumerated() {
+            let draws = plan.tasks.map { $0.computeDType.isComputed ? plan.method.bernoulliDraws($0) : [] }
+            if draws.allSatisfy({ $0 != nil }) { randoms[v].runAhead(draws.flatMap { $0! }) }
+        }
         for i in first.tasks.indices {
             for (v, plan) in plans.enumerated() {
                 let task = plan.tasks[i]

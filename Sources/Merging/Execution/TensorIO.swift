@@ -332,10 +332,98 @@ public final class TensorIO {
 
 /// The merge's random stream: one MT19937 seeded with `--seed`, drawn from tensor by tensor in
 /// execution order (mergekit's order), so masks are the same whatever `--threads` says.
+/// One Bernoulli mask a merge will draw: `count` words, kept iff `(word & 0xFFFFFF) < threshold`.
+public struct BernoulliDraw: Sendable, Equatable {
+    public let count: Int
+    public let threshold: UInt32
+    public init(count: Int, threshold: UInt32) {
+        self.count = count
+        self.threshold = threshold
+    }
+}
+
+/// The merge's MT19937 stream. Draws happen in task order on the executor's thread; when every
+/// draw of the merge is a Bernoulli mask known in advance (DARE), `runAhead` hands the generator to
+/// a producer thread that makes the masks in that order while earlier tensors merge, at most
+/// `aheadBits` bits ahead, and `bernoulli` takes them in turn — the same masks, made off the
+/// critical path.
 public final class RandomSource: @unchecked Sendable {
-    // Sendable: only the executor's thread draws (tensors are processed one after another).
+    // Sendable: `generator` is used by one thread at a time (the executor's, or the producer's
+    // once `runAhead` started); the hand-over state is guarded by `condition`.
     public var generator: MT19937
+    private let condition = NSCondition()
+    private var schedule: [BernoulliDraw] = []
+    private var taken = 0
+    private var ready: [Bitmask] = []
+    private var readyBits = 0
+    private var stopped = false
+    static let aheadBits = 1 << 29  // 64 MiB of masks
+
     public init(seed: UInt64) { generator = MT19937(seed: seed) }
+
+    /// Starts making `draws` on a producer thread (nothing to do for none).
+    public func runAhead(_ draws: [BernoulliDraw]) {
+        guard !draws.isEmpty else { return }
+        schedule = draws
+        let state = generator
+        let thread = Thread { [self] in
+            var generator = state
+            for draw in draws {
+                condition.lock()
+                while readyBits >= Self.aheadBits && !stopped { condition.wait() }
+                let stop = stopped
+                condition.unlock()
+                if stop { return }
+                let mask = Self.mask(&generator, draw)
+                condition.lock()
+                ready.append(mask)
+                readyBits += draw.count
+                condition.broadcast()
+                condition.unlock()
+            }
+        }
+        thread.name = "mixmerge-rng"
+        thread.start()
+    }
+
+    /// Ends run-ahead (the merge finished or failed): a waiting producer exits.
+    public func stop() {
+        condition.lock()
+        stopped = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// The next Bernoulli mask of `count` draws with `threshold`.
+    public func bernoulli(count: Int, threshold: UInt32) -> Bitmask {
+        let draw = BernoulliDraw(count: count, threshold: threshold)
+        guard !schedule.isEmpty else { return Self.mask(&generator, draw) }
+        precondition(taken < schedule.count && schedule[taken] == draw, "random draws out of the announced order")
+        taken += 1
+        condition.lock()
+        while ready.isEmpty { condition.wait() }
+        let mask = ready.removeFirst()
+        readyBits -= count
+        condition.broadcast()
+        condition.unlock()
+        return mask
+    }
+
+    /// One word per element, in order: keep iff (word & 0xFFFFFF)·2⁻²⁴ < p.
+    static func mask(_ generator: inout MT19937, _ draw: BernoulliDraw) -> Bitmask {
+        let keep = Bitmask(count: draw.count)
+        let chunk = 4096
+        let words = UnsafeMutablePointer<UInt32>.allocate(capacity: chunk)
+        defer { words.deallocate() }
+        var start = 0
+        while start < draw.count {
+            let c = min(chunk, draw.count - start)
+            generator.fill(words, count: c)
+            keep.setBernoulli(words, count: c, threshold: draw.threshold, start: start)
+            start += c
+        }
+        return keep
+    }
 }
 
 /// Per-worker buffers, allocated once per merge.

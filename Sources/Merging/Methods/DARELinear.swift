@@ -15,5 +15,6 @@ public struct DARELinear: MergeMethod {
     public init() {}
 
     public func validate(_ task: TensorTask) throws { try engine.validate(task, method: name) }
+    public func bernoulliDraws(_ task: TensorTask) -> [BernoulliDraw]? { engine.bernoulliDraws(task) }
     public func merge(_ task: TensorTask, _ io: TensorIO) throws { try engine.merge(task, io) }
 }

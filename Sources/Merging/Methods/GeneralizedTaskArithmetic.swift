@@ -44,6 +44,17 @@ struct GeneralizedTaskArithmetic: Sendable {
         }
     }
 
+    /// DARE's masks: one per non-base model with density < 1, in config order.
+    func bernoulliDraws(_ task: TensorTask) -> [BernoulliDraw]? {
+        guard sparsifier == .random else { return nil }
+        guard task.baseIndex != nil else { return [] }
+        return task.nonBase.compactMap { j in
+            let density = task.number("density", input: j) ?? 1
+            guard density < 1 else { return nil }
+            return BernoulliDraw(count: task.count, threshold: SparsificationPass.bernoulliThreshold(density: density, compute: task.computeDType))
+        }
+    }
+
     func merge(_ task: TensorTask, _ io: TensorIO) throws {
         guard let b = task.baseIndex else { preconditionFailure("planner guarantees a base") }
         let d = task.computeDType

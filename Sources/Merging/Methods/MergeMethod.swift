@@ -58,6 +58,10 @@ public protocol MergeMethod: Sendable {
     func resultDType(compute: DType) -> DType
     /// Whether the method loads whole tensors (memory grows with the largest tensor) instead of streaming.
     var holdsWholeTensors: Bool { get }
+    /// The Bernoulli masks `merge` will draw for `task`, in draw order, when they can be known
+    /// before the tensor is read (then the merge's random stream is run ahead on another thread);
+    /// nil when the method draws otherwise (DELLA's rank-dependent probabilities) — or not at all.
+    func bernoulliDraws(_ task: TensorTask) -> [BernoulliDraw]?
     /// Merges one output tensor, reading its inputs and writing its output through `io`.
     func merge(_ task: TensorTask, _ io: TensorIO) throws
 }
@@ -66,6 +70,7 @@ extension MergeMethod {
     public func validate(_ task: TensorTask) throws {}
     public func resultDType(compute: DType) -> DType { compute }
     public var holdsWholeTensors: Bool { false }
+    public func bernoulliDraws(_ task: TensorTask) -> [BernoulliDraw]? { nil }
 
     public func spec(_ name: String) -> ParameterSpec? { parameters.first { $0.name == name } }
 }

@@ -148,7 +148,7 @@ struct SparsificationPass {
                 if target > 0 { rankRequests.append((k, bottom..<(bottom + target))) } else { result[k].keep = Bitmask(count: n) }
             case .random:
                 result[k].scaleDType = randomWorkDType
-                result[k].keep = bernoulli(Rounding.round(density[k], to: randomWorkDType))
+                result[k].keep = io.random.bernoulli(count: n, threshold: Self.bernoulliThreshold(density: density[k], compute: compute))
             case .della:
                 result[k].scaleDType = randomWorkDType
                 if density[k] <= 0 { result[k].keep = Bitmask(count: n); continue }
@@ -301,21 +301,10 @@ struct SparsificationPass {
 
     // MARK: Random
 
-    /// One MT19937 word per element, in order: keep iff (word & 0xFFFFFF)·2⁻²⁴ < p.
-    func bernoulli(_ p: Float) -> Bitmask {
-        let keep = Bitmask(count: n)
-        let threshold = MT19937.bernoulliThreshold(p)
-        let chunk = 4096
-        let words = UnsafeMutablePointer<UInt32>.allocate(capacity: chunk)
-        defer { words.deallocate() }
-        var start = 0
-        while start < n {
-            let c = min(chunk, n - start)
-            io.random.generator.fill(words, count: c)
-            keep.setBernoulli(words, count: c, threshold: threshold, start: start)
-            start += c
-        }
-        return keep
+    /// DARE's keep threshold on a word's low 24 bits: p = density in the work dtype (bf16 stays
+    /// bf16, f16/f32 work in f32: CPU rules).
+    static func bernoulliThreshold(density: Double, compute: DType) -> UInt32 {
+        MT19937.bernoulliThreshold(Rounding.round(density, to: compute == .bf16 ? .bf16 : .f32))
     }
 
     /// DELLA: per row (1-D: the whole vector; 2-D: each row), rank |δ| ascending (ties in the order

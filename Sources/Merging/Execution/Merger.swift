@@ -141,6 +141,8 @@ public enum Merger {
             for (v, plan) in plans.enumerated() {
                 let task = plan.tasks[i]
                 let io = TensorIO(task: task, writer: writers[v], threads: threads, pool: pool, random: randoms[v])
+                let inputBytes = task.inputs.reduce(0) { $0 + $1.dtype.size * task.count }
+                io.releasesInputs = v == plans.count - 1 || inputBytes > Self.sweepResidentLimit
                 do {
                     if task.computeDType.isComputed {
                         try plan.method.merge(task, io)
@@ -160,6 +162,9 @@ public enum Merger {
         }
         return writers.map(\.shardNames)
     }
+
+    /// A sweep keeps a tensor's input pages mapped across its variants up to this many bytes.
+    static let sweepResidentLimit = 256 << 20
 
     /// Tensors of a dtype that is not computed (integers, float64) are copied when every input
     /// holds the same bytes, as mergekit 0.1.5 does; different values cannot be merged.

@@ -112,9 +112,14 @@ public final class TensorIO {
         }
     }
 
+    /// Whether finished items' input pages leave the resident set. A sweep keeps them for all but
+    /// its last variant of a tensor (when the tensor's inputs are small enough): the variants share
+    /// each input's mapping, so later variants find the pages mapped instead of faulting them in.
+    var releasesInputs = true
+
     /// Drops the input pages of a finished item from the resident set (mmap mode).
     func release(item range: Range<Int>) {
-        guard !Self.usePread else { return }
+        guard !Self.usePread, releasesInputs else { return }
         for input in task.inputs {
             let size = input.dtype.size
             let base = input.location.info.byteRange.lowerBound

@@ -8,6 +8,9 @@ import Tensors
 public struct Planner {
     /// Where relative model paths are looked up: the working directory first, then these.
     public var searchDirectories: [URL]
+    /// Checkpoints opened by this planner, by path: the variants of a sweep share one mapping of
+    /// each input (so its pages are faulted in once, whatever the number of variants).
+    let opened = OpenedCheckpoints()
 
     public init(searchDirectories: [URL] = []) { self.searchDirectories = searchDirectories }
 
@@ -156,7 +159,7 @@ public struct Planner {
     func open(_ ref: ModelReference) throws -> PlannedModel {
         let url = try resolve(ref)
         let checkpoint: Checkpoint
-        do { checkpoint = try Checkpoint(path: url.path) } catch let e as CheckpointError {
+        do { checkpoint = try opened.checkpoint(url.path) } catch let e as CheckpointError {
             throw MergeError.input("\(ref): \(e.description)")
         }
         // A missing config.json is allowed (a bare safetensors file); a broken one is an error.
@@ -316,5 +319,21 @@ public struct Planner {
         return TensorTask(
             outputName: output, shape: shape, inputs: inputs, baseIndex: baseIndex, computeDType: compute,
             outDType: out, modelParameters: perModel, globalParameters: global, t: t, layer: layer)
+    }
+}
+
+/// The checkpoints a planner opened, by path.
+final class OpenedCheckpoints: @unchecked Sendable {
+    // Sendable: guarded by `lock`.
+    private let lock = NSLock()
+    private var byPath: [String: Checkpoint] = [:]
+
+    func checkpoint(_ path: String) throws -> Checkpoint {
+        lock.lock()
+        defer { lock.unlock() }
+        if let c = byPath[path] { return c }
+        let c = try Checkpoint(path: path)
+        byPath[path] = c
+        return c
     }
 }

@@ -93,11 +93,13 @@ struct GeneralizedTaskArithmetic: Sendable {
             }
         }
         let box = UncheckedBox((magnitudes, counters))
-        // Per block: the keep masks and bands of the models (`magnitudes` writes a model's |δ| bit
-        // patterns for the block into a buffer, only where a tie quota runs out in the block's item).
-        func sparsifiers(
-            offset: Int, count: Int, worker: Int, magnitudes: (_ model: Int, _ into: UnsafeMutablePointer<UInt32>) -> Void
-        ) -> (keeps: [Bitmask?], bands: [MagnitudeBand?], blockLocal: Bool) {
+        // Per block: the kernel's inputs, with each model's keep mask or band (`magnitudesOf` writes
+        // a model's |δ| bit patterns for the block into a buffer, only where a tie quota runs out in
+        // the block's item), and whether the masks are block-local (indexed from 0).
+        func kernelInputs(
+            offset: Int, count: Int, worker: Int, values: (_ model: Int) -> UnsafeRawPointer,
+            magnitudesOf: (_ model: Int, _ into: UnsafeMutablePointer<UInt32>) -> Void
+        ) -> (inputs: [TaskVectorInput], blockLocal: Bool) {
             var keeps = sparsified.map(\.keep)
             var bands = [MagnitudeBand?](repeating: nil, count: others.count)
             var blockLocal = false
@@ -109,24 +111,24 @@ struct GeneralizedTaskArithmetic: Sendable {
                     continue
                 }
                 let bits = box.value.0 + worker * TensorIO.blockSize
-                magnitudes(others[k], bits)
+                magnitudesOf(others[k], bits)
                 let mask = blockMasks[worker][q]
                 selection.fill(bits, count: count, into: mask.words, counters: &box.value.1[item * selected.count + q])
                 keeps[k] = mask
                 blockLocal = true
             }
-            return (keeps, bands, blockLocal)
+            let inputs = others.enumerated().map { k, j in
+                TaskVectorInput(
+                    x: values(j), weight: weights[k], keep: keeps[k], band: bands[k],
+                    scale: sparsified[k].scale, scaleDType: sparsified[k].scaleDType)
+            }
+            return (inputs, blockLocal)
         }
         if d == .bf16 && task.outDType == .bf16 && io.inputsInComputeDType {
             // The common case (bf16 checkpoints): read the stored inputs, write the stored output.
             try io.elementwiseStoredWithWorker { stored, out, offset, count, worker in
-                let (keeps, bands, blockLocal) = sparsifiers(offset: offset, count: count, worker: worker) { j, bits in
+                let (inputs, blockLocal) = kernelInputs(offset: offset, count: count, worker: worker, values: { stored[$0] }) { j, bits in
                     Fused.deltaMagnitudeBits(stored[j], .bf16, stored[b], .bf16, compute: .bf16, into: bits, count: count)
-                }
-                let inputs = others.enumerated().map { k, j in
-                    TaskVectorInput(
-                        x: stored[j], weight: weights[k], keep: keeps[k], band: bands[k],
-                        scale: sparsified[k].scale, scaleDType: sparsified[k].scaleDType)
                 }
                 // Block-local masks are indexed from 0; whole-tensor masks (random, empty) by element.
                 TaskVectorKernel.mergeStoredBF16(
@@ -135,13 +137,10 @@ struct GeneralizedTaskArithmetic: Sendable {
             return
         }
         try io.elementwiseWithWorker { block, worker in
-            let (keeps, bands, blockLocal) = sparsifiers(offset: block.offset, count: block.count, worker: worker) { j, bits in
+            let (inputs, blockLocal) = kernelInputs(
+                offset: block.offset, count: block.count, worker: worker, values: { UnsafeRawPointer(block.inputs[$0]) }
+            ) { j, bits in
                 Fused.deltaMagnitudeBits(block.inputs[j], block.inputs[b], compute: d, into: bits, count: block.count)
-            }
-            let inputs = others.enumerated().map { k, j in
-                TaskVectorInput(
-                    x: block.inputs[j], weight: weights[k], keep: keeps[k], band: bands[k],
-                    scale: sparsified[k].scale, scaleDType: sparsified[k].scaleDType)
             }
             TaskVectorKernel.merge(
                 base: block.inputs[b], inputs: inputs, compute: d, options: options, offset: blockLocal ? 0 : block.offset,

@@ -335,8 +335,6 @@ public final class TensorIO {
     }
 }
 
-/// The merge's random stream: one MT19937 seeded with `--seed`, drawn from tensor by tensor in
-/// execution order (mergekit's order), so masks are the same whatever `--threads` says.
 /// One Bernoulli mask a merge will draw: `count` words, kept iff `(word & 0xFFFFFF) < threshold`.
 public struct BernoulliDraw: Sendable, Equatable {
     public let count: Int
@@ -347,7 +345,8 @@ public struct BernoulliDraw: Sendable, Equatable {
     }
 }
 
-/// The merge's MT19937 stream. Draws happen in task order on the executor's thread; when every
+/// The merge's random stream: one MT19937 seeded with `--seed`, drawn from tensor by tensor in
+/// execution order (mergekit's order), so masks are the same whatever `--threads` says. When every
 /// draw of the merge is a Bernoulli mask known in advance (DARE), `runAhead` hands the generator to
 /// a producer thread that makes the masks in that order while earlier tensors merge, at most
 /// `aheadBits` bits ahead, and `bernoulli` takes them in turn — the same masks, made off the

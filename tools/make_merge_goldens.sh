@@ -85,3 +85,38 @@ models:
 - {model: $L/ft1, parameters: {weight: 0.6, density: 0.5, gamma: 0.05}}
 - {model: $L/ft2, parameters: {weight: 0.4, density: 0.7}}
 dtype: float32"
+M=../../models/mistral
+case_ llama-ram-x 0 "merge_method: ram
+base_model: $L/base
+models:
+- {model: $L/ft1}
+- {model: $L/ft2}
+- {model: $L/ft3}
+parameters: {epsilon: 0.03}"
+case_ mistral-ram-y 0 "merge_method: ram
+base_model: $M/base
+models:
+- {model: $M/ft1}
+- {model: $M/ft2}
+parameters: {epsilon: 0.02}"
+case_ llama-ramplus_tl-x 0 "merge_method: ramplus_tl
+base_model: $L/base
+models:
+- {model: $L/ft1}
+- {model: $L/ft2}
+- {model: $L/ft3}
+parameters: {epsilon: 0.04, r: 0.5, alpha: 0.9}"
+case_ mistral-ramplus_tl-y 0 "merge_method: ramplus_tl
+base_model: $M/base
+models:
+- {model: $M/ft1}
+- {model: $M/ft2}
+- {model: $M/ft3}
+parameters: {epsilon: 0.03}"
+case_ gemma2-ramplus_tl-z 0 "merge_method: ramplus_tl
+base_model: ../../models/gemma2/base
+models:
+- {model: ../../models/gemma2/ft1}
+- {model: ../../models/gemma2/ft2}
+parameters: {r: 0.2, alpha: 0.5, epsilon: 0.02}
+dtype: float16"

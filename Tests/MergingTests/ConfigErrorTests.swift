@@ -29,7 +29,7 @@ struct ConfigErrorTests {
 
     @Test func unknownMethod() {
         expectError("merge_method: slurp\n" + Self.twoModels, ["merge_method", "slurp", "config.yml:1"])
-        expectError("merge_method: ram\n" + Self.twoModels, ["ram", "not implement yet"])
+        expectError("merge_method: ram\n" + Self.twoModels, ["ram", "base_model"])
     }
 
     @Test func gradientOnSwitch() {

@@ -11,7 +11,7 @@ struct FixtureCaseTests {
     static let methods = [
         "linear", "slerp", "nuslerp", "task_arithmetic", "passthrough",
         "ties", "dare_ties", "dare_linear", "breadcrumbs", "della", "model_stock", "multislerp",
-        "karcher", "sce", "nearswap", "arcee_fusion", "della_linear", "breadcrumbs_ties",
+        "karcher", "sce", "nearswap", "arcee_fusion", "della_linear", "breadcrumbs_ties", "ram", "ramplus_tl",
     ]
 
     static var cases: [String] {

@@ -36,8 +36,7 @@ public struct ConfigParser {
         guard let methodNode = value("merge_method") else { throw MergeError.config("\(fileName): merge_method: missing (e.g. merge_method: linear)") }
         guard let method = methodNode.string, methodNode.scalar != nil else { throw fail(methodNode, "merge_method", "expected a method name") }
         guard MergeMethods.named(method) != nil else {
-            let hint = MergeMethods.plannedNames.contains(method) ? " (a mergekit method that mixmerge does not implement yet)" : ""
-            throw fail(methodNode, "merge_method", "unknown merge method '\(method)'\(hint); known: \(MergeMethods.all.map(\.name).joined(separator: ", "))")
+            throw fail(methodNode, "merge_method", "unknown merge method '\(method)'; known: \(MergeMethods.all.map(\.name).joined(separator: ", "))")
         }
         if let modules = value("modules") { throw fail(modules, "modules", "multi-module (vision-language) configs are not supported yet; use models: or slices:") }
         var config = MergeConfig(

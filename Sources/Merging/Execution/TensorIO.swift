@@ -162,23 +162,23 @@ public final class TensorIO {
         return Block(inputs: scratch.inputs, out: scratch.out, scratch: (scratch.tmp0, scratch.tmp1), count: n, offset: range.lowerBound + offset)
     }
 
-    /// Runs `kernel` over every block and writes the result: rounded to the compute dtype, then
-    /// converted to the output dtype.
-    public func elementwise(_ kernel: (Block) -> Void) throws {
-        try elementwiseWithWorker { block, _ in kernel(block) }
+    /// Runs `kernel` over every block and writes the result: rounded to the compute dtype (or to
+    /// `resultDType`, for methods whose result is wider), then converted to the output dtype.
+    public func elementwise(roundingTo resultDType: DType? = nil, _ kernel: (Block) -> Void) throws {
+        try elementwiseWithWorker(roundingTo: resultDType) { block, _ in kernel(block) }
     }
 
     /// The number of workers (`worker` arguments are in `0..<workers`).
     public var workers: Int { threads }
 
     /// Like `elementwise`, also passing the worker number so kernels can use per-worker scratch.
-    public func elementwiseWithWorker(_ kernel: (Block, _ worker: Int) -> Void) throws {
+    public func elementwiseWithWorker(roundingTo resultDType: DType? = nil, _ kernel: (Block, _ worker: Int) -> Void) throws {
         let outSize = task.outDType.size
         try runItems { _, range, staged, worker in
             let scratch = pool.scratch(worker)
             blocks(range) { offset, n in
                 kernel(widenedBlock(scratch, staged, range, offset, n), worker)
-                Convert.round(scratch.out, count: n, to: task.computeDType)
+                Convert.round(scratch.out, count: n, to: resultDType ?? task.computeDType)
                 Convert.narrow(scratch.out, count: n, to: task.outDType, into: scratch.staging + offset * outSize)
             }
             try writer.write(task.outputName, byteOffset: range.lowerBound * outSize, bytes: scratch.staging, count: range.count * outSize)

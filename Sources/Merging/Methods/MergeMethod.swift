@@ -80,12 +80,7 @@ public enum MergeMethods {
     public static let all: [any MergeMethod] = [
         Linear(), SLERP(), NuSLERP(), TaskArithmetic(), Passthrough(),
         TIES(), DARETIES(), DARELinear(), Breadcrumbs(), BreadcrumbsTIES(), DELLA(), DELLALinear(),
-        ModelStock(), NearSwap(), MultiSLERP(), Karcher(), SCE(), ArceeFusion(),
-    ]
-
-    /// mergekit methods not implemented yet (answered with a specific message).
-    public static let plannedNames: Set<String> = [
-        "ram", "ramplus_tl",
+        ModelStock(), NearSwap(), MultiSLERP(), Karcher(), SCE(), ArceeFusion(), RAM(), RAMPlusTL(),
     ]
 
     public static func named(_ name: String) -> (any MergeMethod)? { all.first { $0.name == name } }

@@ -1,4 +1,3 @@
-import Foundation
 import Tensors
 
 /// `model_stock` — Model Stock (Jang et al. 2024, arXiv:2403.19522): interpolate between the base and
@@ -15,50 +14,61 @@ public struct ModelStock: MergeMethod {
     public let parameters: [ParameterSpec] = [.bool("filter_wise", default: false)]
     public let contract = MethodContract(base: .required, minNonBase: 2)
 
-    public var holdsWholeTensors: Bool { true }
-
     public init() {}
 
+    /// Two streaming passes: the norms and dot products of the offsets (per row or whole), then
+    /// the interpolation.
     public func merge(_ task: TensorTask, _ io: TensorIO) throws {
         guard let b = task.baseIndex else { preconditionFailure("planner guarantees a base") }
         let others = task.nonBase
-        let x = try io.loadWhole()
         guard others.count >= 2 else {
-            try io.writeWhole(x[others.first ?? b])  // too few inputs for this tensor: nothing to average
+            // Too few inputs for this tensor: nothing to average.
+            let only = others.first ?? b
+            try io.elementwise { block in block.out.update(from: block.inputs[only], count: block.count) }
             return
         }
         let d = task.computeDType
-        func r(_ v: Float) -> Float { Rounding.round(v, to: d) }
+        @inline(__always) func r(_ v: Float) -> Float { Rounding.round(v, to: d) }
         let n = task.count
         let rowLength = task.flag("filter_wise") ? (task.shape.last ?? n) : n
-        let rows = rowLength == 0 ? 0 : n / rowLength
-        let w0 = x[b]
-        let offsets = others.map { j in (0..<n).map { r(x[j][$0] - w0[$0]) } }
+        let layout: GroupLayout = rowLength == n ? .whole : .rows(length: rowLength)
         let count = others.count
-        var out = [Float](repeating: 0, count: n)
-        let tiny = r(1e-6)
-        for row in 0..<rows {
-            let range = (row * rowLength)..<((row + 1) * rowLength)
-            let norms = offsets.map { o in r(Float(range.reduce(0.0) { $0 + Double(o[$1]) * Double(o[$1]) }.squareRoot())) }
-            var cosines: [Float] = []
-            for a in 0..<count {
-                for c in (a + 1)..<count {
-                    let product = max(r(norms[a] * norms[c]), tiny)
-                    let dot = r(Float(range.reduce(0.0) { $0 + Double(r(offsets[a][$1] * offsets[c][$1])) }))
-                    cosines.append(min(1, max(-1, r(dot / product))))
+        let pairs = (0..<count).flatMap { a in ((a + 1)..<count).map { (a, $0) } }
+        // Per group: ‖dᵢ‖² for every model, then ⟨dₐ, d_c⟩ for every pair (products rounded to D).
+        let width = count + pairs.count
+        let sums = try io.reduce(layout, width: width) { block, sums in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: count) { offset in
+                for i in 0..<block.count {
+                    let group = layout.group(of: block.offset + i)
+                    let w0 = block.inputs[b][i]
+                    for (k, j) in others.enumerated() { offset[k] = r(block.inputs[j][i] - w0) }
+                    for k in 0..<count { sums.add(group, k, Double(offset[k]) * Double(offset[k])) }
+                    for (q, (a, c)) in pairs.enumerated() { sums.add(group, count + q, Double(r(offset[a] * offset[c]))) }
                 }
+            }
+        }
+        let tiny = r(1e-6)
+        let groups = layout.groupCount(n)
+        // t for every group, as mergekit computes it in D.
+        let ts: [Float] = (0..<groups).map { g in
+            let base = g * width
+            let norms = (0..<count).map { r(Float(sums[base + $0].squareRoot())) }
+            let cosines = pairs.enumerated().map { q, pair in
+                let product = max(r(norms[pair.0] * norms[pair.1]), tiny)
+                return min(1, max(-1, r(r(Float(sums[base + count + q])) / product)))
             }
             let cos = r(Float(cosines.reduce(0.0) { $0 + Double($1) } / Double(cosines.count)))
             let denominator = r(1 + r(Float(count - 1) * cos))
-            let t: Float = abs(denominator) < 1e-6 ? 0 : r(r(Float(count) * cos) / denominator)
-            let oneMinusT = r(1 - t)
-            for e in range {
-                var sum = x[others[0]][e]
-                for j in others.dropFirst() { sum = r(sum + x[j][e]) }
+            return abs(denominator) < 1e-6 ? 0 : r(r(Float(count) * cos) / denominator)
+        }
+        try io.elementwise { block in
+            for i in 0..<block.count {
+                let t = ts[layout.group(of: block.offset + i)]
+                var sum = block.inputs[others[0]][i]
+                for j in others.dropFirst() { sum = r(sum + block.inputs[j][i]) }
                 let average = r(sum / Float(count))
-                out[e] = r(r(t * average) + r(oneMinusT * w0[e]))
+                block.out[i] = r(r(t * average) + r(r(1 - t) * block.inputs[b][i]))
             }
         }
-        try io.writeWhole(out)
     }
 }

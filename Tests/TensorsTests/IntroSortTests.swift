@@ -9,11 +9,7 @@ struct IntroSortTests {
     struct Case: Decodable { let dtype: String; let rows: [Row] }
     struct Golden: Decodable { let torch: String; let cases: [Case] }
 
-    static let golden: Golden? = {
-        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("fixtures/sort/argsort.json")
-        return (try? Data(contentsOf: url)).flatMap { try? JSONDecoder().decode(Golden.self, from: $0) }
-    }()
+    static let golden = loadFixture("sort/argsort.json", as: Golden.self)
 
     @Test("Rows full of ties come out in exactly torch's order (fixtures/sort, made by torch.argsort)")
     func matchesTorch() throws {

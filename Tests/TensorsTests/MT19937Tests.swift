@@ -8,11 +8,7 @@ struct MT19937Tests {
     struct Case: Decodable { let seed: UInt64; let words: [UInt32] }
     struct Golden: Decodable { let cases: [Case] }
 
-    static let golden: Golden? = {
-        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("fixtures/rng/mt19937.json")
-        return (try? Data(contentsOf: url)).flatMap { try? JSONDecoder().decode(Golden.self, from: $0) }
-    }()
+    static let golden = loadFixture("rng/mt19937.json", as: Golden.self)
 
     @Test("Streams equal NumPy's RandomState (PyTorch's CPU seeding), word by word and in bulk")
     func golden() throws {

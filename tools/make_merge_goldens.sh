@@ -120,3 +120,10 @@ models:
 - {model: ../../models/gemma2/ft2}
 parameters: {r: 0.2, alpha: 0.5, epsilon: 0.02}
 dtype: float16"
+case_ mistral-multislerp-w 0 "merge_method: multislerp
+base_model: ../../models/mistral/base
+models:
+- {model: ../../models/mistral/ft1, parameters: {weight: 0.6}}
+- {model: ../../models/mistral/ft2, parameters: {weight: 0.3}}
+- {model: ../../models/mistral/ft3, parameters: {weight: 0.1}}
+dtype: bfloat16"

@@ -24,6 +24,7 @@ struct Bench {
         var repeats = 3
         var methods = ["linear", "slerp", "task_arithmetic", "ties", "dare_ties", "sweep5"]
         var mergekit = true
+        var cold = false
     }
 
     static func main() {
@@ -56,15 +57,17 @@ struct Bench {
             case "--clean": o.clean = true
             case "--repeat": o.repeats = max(1, Int(value()) ?? o.repeats)
             case "--no-mergekit": o.mergekit = false
+            case "--cold": o.cold = true
             case "-h", "--help":
                 print("""
                     usage: mixmerge-bench [--dir DIR] [--layers N] [--hidden N] [--intermediate N] [--vocab N] [--heads N] [--kv-heads N]
                                           [--threads N] [--methods linear,slerp,task_arithmetic] [--repeat N]
-                                          [--keep] [--clean] [--no-mergekit]
+                                          [--keep] [--clean] [--no-mergekit] [--cold]
                     Defaults make three TinyLlama-shaped (1.1 B parameters, bf16) checkpoints in ./bench-work
                     (kept and reused by later runs; --clean deletes them at the end), and report the best of
                     --repeat runs (default 3) for mixmerge and the I/O floor, one run for mergekit.
-                    --keep also keeps the merged outputs.
+                    --keep also keeps the merged outputs. --cold empties the page cache before every timed run
+                    (needs root), so inputs come from disk, as for models larger than the page cache.
                     """)
                 return
             default: die("unknown option \(a) (see --help)")
@@ -98,18 +101,19 @@ struct Bench {
 
         // The I/O floor: read each merge's inputs once, write one output once.
         let outputBytes = inputBytes[0]
-        _ = measureRead(models)  // warm the page cache, as the merges will find it
+        if !o.cold { _ = measureRead(models) }  // warm the page cache, as the merges will find it
         var readTime = Double.infinity, writeTime = Double.infinity
         for _ in 0..<o.repeats {
             sync()
+            if o.cold { dropPageCache() }
             readTime = min(readTime, measureRead(models))
             sync()
             writeTime = min(writeTime, try measureWrite(root.appendingPathComponent("floor.bin"), bytes: outputBytes))
         }
         let floor3 = readTime + writeTime  // three inputs
         let floor2 = readTime * 2 / 3 + writeTime  // slerp reads two
-        print(String(format: "I/O floor (warm page cache): read 3 inputs %.2f s (%.1f GB/s), write 1 output %.2f s (%.1f GB/s)",
-            readTime, Double(inputBytes.reduce(0, +)) / 1e9 / readTime, writeTime, Double(outputBytes) / 1e9 / writeTime))
+        print(String(format: "I/O floor (%@ page cache): read 3 inputs %.2f s (%.1f GB/s), write 1 output %.2f s (%.1f GB/s)",
+            o.cold ? "cold" : "warm", readTime, Double(inputBytes.reduce(0, +)) / 1e9 / readTime, writeTime, Double(outputBytes) / 1e9 / writeTime))
 
         let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("mixmerge")
         guard FileManager.default.isExecutableFile(atPath: binary.path) else {
@@ -126,6 +130,7 @@ struct Bench {
             for _ in 0..<o.repeats {
                 try? FileManager.default.removeItem(at: out)
                 sync()  // each timed run starts with no dirty pages from the previous one
+                if o.cold { dropPageCache() }
                 let run = try spawn(binary.path, ["merge", config.path, out.path, "--json", "--threads", String(o.threads)], cwd: root)
                 guard run.status == 0 else { die("mixmerge failed on \(method): exit \(run.status)") }
                 if run.seconds < ours.seconds { ours.seconds = run.seconds }
@@ -148,6 +153,7 @@ struct Bench {
                 let theirOut = root.appendingPathComponent("mergekit-\(method)")
                 try? FileManager.default.removeItem(at: theirOut)
                 sync()
+                if o.cold { dropPageCache() }
                 let theirs = try spawn(mergekit, [config.path, theirOut.path, "--random-seed", "0", "--no-write-model-card", "-j", String(o.threads)], cwd: root, silenceStderr: true)
 
                 if theirs.status == 0 {
@@ -245,6 +251,15 @@ struct Bench {
     }
 
     /// Reads every shard of the models once through a fresh mapping (sums the words, so every page is touched).
+    /// Empties the page cache (clean pages; callers `sync` first), or stops the bench saying why not.
+    static func dropPageCache() {
+        guard let h = FileHandle(forWritingAtPath: "/proc/sys/vm/drop_caches") else {
+            die("--cold needs to write /proc/sys/vm/drop_caches (run as root)")
+        }
+        h.write(Data("3\n".utf8))
+        try? h.close()
+    }
+
     static func measureRead(_ models: [URL]) -> Double {
         let t0 = Date()
         var sink: UInt64 = 0

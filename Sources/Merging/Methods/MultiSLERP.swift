@@ -19,56 +19,116 @@ public struct MultiSLERP: MergeMethod {
     ]
     public let contract = MethodContract(base: .optional, minNonBase: 1)
 
-    public var holdsWholeTensors: Bool { true }
-
     public init() {}
 
+    /// The per-element terms of the formula, recomputed from a block's inputs in every pass.
+    struct Terms {
+        let others: [Int]
+        let base: Int?
+        let d: DType
+        let w: [Float]
+        /// ρᵢ + ε per model (after pass 1).
+        var denominators: [Float] = []
+        /// ‖m‖ (after pass 2) and ⟨Uᵢ, m̂⟩ (after pass 3).
+        var meanNorm: Float = 1
+        var dots: [Float] = []
+
+        @inline(__always) func r(_ v: Float) -> Float { Rounding.round(v, to: d) }
+        @inline(__always) func z(_ x: [UnsafeMutablePointer<Float>], _ i: Int, _ e: Int) -> Float {
+            if let b = base { return r(x[others[i]][e] - x[b][e]) }
+            return x[others[i]][e]
+        }
+        @inline(__always) func unit(_ x: [UnsafeMutablePointer<Float>], _ i: Int, _ e: Int) -> Float { r(z(x, i, e) / denominators[i]) }
+        /// m = Σ wᵢUᵢ (rounded step by step, in model order).
+        @inline(__always) func mean(_ x: [UnsafeMutablePointer<Float>], _ e: Int) -> Float {
+            var s = r(unit(x, 0, e) * w[0])
+            for i in 1..<others.count { s = r(s + r(unit(x, i, e) * w[i])) }
+            return s
+        }
+        @inline(__always) func direction(_ x: [UnsafeMutablePointer<Float>], _ e: Int) -> Float { r(mean(x, e) / meanNorm) }
+        /// τ = Σ wᵢ(Uᵢ − ⟨Uᵢ, m̂⟩m̂), with m̂ at the element given.
+        @inline(__always) func tangent(_ x: [UnsafeMutablePointer<Float>], _ e: Int, _ m: Float) -> Float {
+            var s: Float = 0
+            for i in others.indices {
+                let t = r(r(unit(x, i, e) - r(dots[i] * m)) * w[i])
+                s = i == 0 ? t : r(s + t)
+            }
+            return s
+        }
+    }
+
+    /// Streams: pass 1 sums ‖Zᵢ‖², pass 2 ‖m‖², pass 3 ⟨Uᵢ, m̂⟩, pass 4 ‖τ‖², then the result;
+    /// each pass recomputes its terms from the inputs (no tensor is held).
     public func merge(_ task: TensorTask, _ io: TensorIO) throws {
         let others = task.nonBase
-        let x = try io.loadWhole()
-        if others.count == 1 { try io.writeWhole(x[others[0]]); return }
+        if others.count == 1 {
+            try io.elementwise { block in block.out.update(from: block.inputs[others[0]], count: block.count) }
+            return
+        }
         let d = task.computeDType
         func r(_ v: Float) -> Float { Rounding.round(v, to: d) }
-        func norm(_ v: [Float]) -> Float { r(Float(v.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot())) }
-        let n = task.count
         let eps = Float(task.number("eps") ?? 1e-8)
-        let z = others.map { j in task.baseIndex.map { b in (0..<n).map { r(x[j][$0] - x[b][$0]) } } ?? x[j] }
         var w = others.map { Rounding.round(task.number("weight", input: $0) ?? 0, to: d) }
         if task.flag("normalize_weights") {
             let total = r(w.dropFirst().reduce(w[0], +))
             w = w.map { r($0 / total) }
         }
-        let rho = z.map(norm)
-        let units = z.indices.map { i in z[i].map { r($0 / r(rho[i] + eps)) } }
-        func weightedSum(_ vectors: [[Float]]) -> [Float] {
-            (0..<n).map { e in
-                var s = r(vectors[0][e] * w[0])
-                for i in 1..<vectors.count { s = r(s + r(vectors[i][e] * w[i])) }
-                return s
+        let m = others.count
+        var terms = Terms(others: others, base: task.baseIndex, d: d, w: w)
+        let squares = try io.reduce(.whole, width: m) { [terms] block, sums in
+            for i in 0..<m {
+                var s = 0.0
+                for e in 0..<block.count { let v = Double(terms.z(block.inputs, i, e)); s += v * v }
+                sums.add(0, i, s)
             }
         }
-        var mean = weightedSum(units)
-        let meanNorm = norm(mean)
+        let rho = squares.map { r(Float($0.squareRoot())) }
+        terms.denominators = rho.map { r($0 + eps) }
+        let meanSquares = try io.reduce(.whole, width: 1) { [terms] block, sums in
+            var s = 0.0
+            for e in 0..<block.count { let v = Double(terms.mean(block.inputs, e)); s += v * v }
+            sums.add(0, 0, s)
+        }
+        let meanNorm = r(Float(meanSquares[0].squareRoot()))
         if meanNorm < eps {
-            guard units.count == 2 else {
+            guard m == 2 else {
                 throw MergeError.input("tensor \(task.outputName): multislerp's weighted sum of the inputs is zero (antipodal inputs with balancing weights)")
             }
-            var res = (0..<n).map { r(r(z[0][$0] * w[0]) + r(z[1][$0] * w[1])) }
-            if let b = task.baseIndex { res = res.indices.map { r(res[$0] + x[b][$0]) } }
-            try io.writeWhole(res)
+            try io.elementwise { [terms] block in
+                for e in 0..<block.count {
+                    var v = terms.r(terms.r(terms.z(block.inputs, 0, e) * w[0]) + terms.r(terms.z(block.inputs, 1, e) * w[1]))
+                    if let b = terms.base { v = terms.r(v + block.inputs[b][e]) }
+                    block.out[e] = v
+                }
+            }
             return
         }
-        mean = mean.map { r($0 / meanNorm) }
-        let tangents = units.map { u -> [Float] in
-            let dot = r(Float(u.indices.reduce(0.0) { $0 + Double(r(u[$1] * mean[$1])) }))
-            return u.indices.map { r(u[$0] - r(dot * mean[$0])) }
+        terms.meanNorm = meanNorm
+        let dots = try io.reduce(.whole, width: m) { [terms] block, sums in
+            for e in 0..<block.count {
+                let mh = terms.direction(block.inputs, e)
+                for i in 0..<m { sums.add(0, i, Double(terms.r(terms.unit(block.inputs, i, e) * mh))) }
+            }
         }
-        let tangent = weightedSum(tangents)
-        let s = r(norm(tangent) + eps)
+        terms.dots = dots.map { r(Float($0)) }
+        let tangentSquares = try io.reduce(.whole, width: 1) { [terms] block, sums in
+            var s = 0.0
+            for e in 0..<block.count {
+                let v = Double(terms.tangent(block.inputs, e, terms.direction(block.inputs, e)))
+                s += v * v
+            }
+            sums.add(0, 0, s)
+        }
+        let s = r(r(Float(tangentSquares[0].squareRoot())) + eps)
         let cosS = r(cosf(s)), sinOverS = r(r(sinf(s)) / s)
         let average = r(Float(rho.indices.reduce(0.0) { $0 + Double(r(rho[$1] * w[$1])) }))
-        var result = (0..<n).map { e in r(r(r(mean[e] * cosS) + r(tangent[e] * sinOverS)) * average) }
-        if let b = task.baseIndex { result = result.indices.map { r(result[$0] + x[b][$0]) } }
-        try io.writeWhole(result)
+        try io.elementwise { [terms] block in
+            for e in 0..<block.count {
+                let mh = terms.direction(block.inputs, e)
+                var v = terms.r(terms.r(terms.r(mh * cosS) + terms.r(terms.tangent(block.inputs, e, mh) * sinOverS)) * average)
+                if let b = terms.base { v = terms.r(v + block.inputs[b][e]) }
+                block.out[e] = v
+            }
+        }
     }
 }

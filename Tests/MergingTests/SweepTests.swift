@@ -40,6 +40,35 @@ struct SweepTests {
         #expect(try !compare(out.appendingPathComponent("density-0.3"), out.appendingPathComponent("density-0.7")) { _ in .bitExact }.isEmpty)
     }
 
+    @Test("A sweep of linear weightings (run together, block by block) equals plain merges, bf16 and f32 inputs")
+    func linearVariantsRunTogether() throws {
+        for family in ["mistral", "llama"] {  // bf16-stored and f32-stored checkpoints
+            let yaml = """
+                merge_method: linear
+                models:
+                  - {model: ../../models/\(family)/base, parameters: {weight: 0.2}}
+                  - {model: ../../models/\(family)/ft1, parameters: {weight: 0.4}}
+                  - {model: ../../models/\(family)/ft2, parameters: {weight: 0.4}}
+                dtype: bfloat16
+                variants:
+                  - {name: a, models: {../../models/\(family)/ft1: {weight: 0.0}}}
+                  - {name: b}
+                  - {name: c, models: {../../models/\(family)/ft2: {weight: 0.9}}, parameters: {normalize: false}}
+                """
+            let config = try ConfigParser().parse(yaml)
+            let planner = Planner(searchDirectories: [fixtures.appendingPathComponent("merges/llama-linear-b")])
+            let plans = try config.variants.map { (name: $0.name, plan: try planner.plan(config.applying($0))) }
+            let out = temporaryDirectory("sweep-\(family)").appendingPathComponent("sweep")
+            _ = try Merger.runSweep(plans, output: out, options: MergeOptions(threads: 2))
+            for v in config.variants {
+                let single = temporaryDirectory("\(family)-\(v.name)").appendingPathComponent("one")
+                _ = try Merger.run(try planner.plan(config.applying(v)), output: single, options: MergeOptions(threads: 1))
+                #expect(try compare(out.appendingPathComponent(v.name), single) { _ in .bitExact }.isEmpty, "\(family) \(v.name)")
+            }
+            #expect(try !compare(out.appendingPathComponent("a"), out.appendingPathComponent("c")) { _ in .bitExact }.isEmpty)
+        }
+    }
+
     @Test("A plain mergekit config has no variants; bad variants are config errors")
     func errors() throws {
         #expect(try ConfigParser().parse("merge_method: linear\nmodels: [{model: a, parameters: {weight: 1}}]\n").variants.isEmpty)

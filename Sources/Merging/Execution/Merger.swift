@@ -138,6 +138,19 @@ public enum Merger {
             if draws.allSatisfy({ $0 != nil }) { randoms[v].runAhead(draws.flatMap { $0! }) }
         }
         for i in first.tasks.indices {
+            if plans.count > 1 {
+                let ios = plans.enumerated().map { v, plan in
+                    TensorIO(task: plan.tasks[i], writer: writers[v], threads: threads, pool: pool, random: randoms[v])
+                }
+                if let kernels = sharedPassKernels(plans.map { $0.tasks[i] }, plans, ios) {
+                    do { try TensorIO.elementwiseStoredVariants(ios, kernels) } catch let e as CheckpointError {
+                        throw MergeError.output(e.description)
+                    }
+                    written += plans.reduce(0) { $0 + $1.tasks[i].outputBytes }
+                    progress?.merge(finished: first.tasks[i], index: i, of: first.tasks.count, bytesWritten: written, totalBytes: totalBytes)
+                    continue
+                }
+            }
             for (v, plan) in plans.enumerated() {
                 let task = plan.tasks[i]
                 let io = TensorIO(task: task, writer: writers[v], threads: threads, pool: pool, random: randoms[v])
@@ -161,6 +174,25 @@ public enum Merger {
             try writeSideFiles(plans[v], into: folders[v], options: options)
         }
         return writers.map(\.shardNames)
+    }
+
+    /// The variants' kernels when every variant of a tensor is one element-wise pass over the same
+    /// stored inputs (then they run together); nil otherwise.
+    static func sharedPassKernels(_ tasks: [TensorTask], _ plans: [MergePlan], _ ios: [TensorIO]) -> [StoredKernel]? {
+        let first = tasks[0]
+        func same(_ a: TaskInput, _ b: TaskInput) -> Bool {
+            a.location.file.path == b.location.file.path && a.location.info.byteRange == b.location.info.byteRange && a.dtype == b.dtype
+        }
+        for task in tasks {
+            guard task.computeDType.isComputed, task.inputs.count == first.inputs.count, task.count == first.count,
+                  zip(task.inputs, first.inputs).allSatisfy(same) else { return nil }
+        }
+        var kernels: [StoredKernel] = []
+        for (v, plan) in plans.enumerated() {
+            guard let kernel = plan.method.storedKernel(tasks[v], ios[v]) else { return nil }
+            kernels.append(kernel)
+        }
+        return kernels
     }
 
     /// A sweep keeps a tensor's input pages mapped across its variants up to this many bytes.

@@ -204,6 +204,27 @@ public final class TensorIO {
         }
     }
 
+    /// Several variants of one tensor (a sweep), each an element-wise kernel over the same stored
+    /// inputs: block by block, every kernel runs on the block while it is in cache, so the inputs
+    /// are read once for all variants; `ios[v]` writes variant v's output. `ios` share their inputs.
+    static func elementwiseStoredVariants(_ ios: [TensorIO], _ kernels: [StoredKernel]) throws {
+        let io = ios[0]
+        let outSizes = ios.map { $0.task.outDType.size }
+        io.pool.reserveStaging(variants: ios.count)
+        try io.runItems { _, range, staged, worker in
+            let scratch = io.pool.scratch(worker)
+            let staging = (0..<ios.count).map { io.pool.staging(worker, variant: $0) }
+            io.blocks(range) { offset, n in
+                let inputs = zip(staged, io.task.inputs).map { $0 + offset * $1.dtype.size }
+                for (v, kernel) in kernels.enumerated() { kernel(inputs, scratch.out, staging[v] + offset * outSizes[v], n) }
+            }
+            for (v, variant) in ios.enumerated() {
+                try variant.writer.write(
+                    variant.task.outputName, byteOffset: range.lowerBound * outSizes[v], bytes: staging[v], count: range.count * outSizes[v])
+            }
+        }
+    }
+
     /// Like `elementwiseStored`, also passing each block's offset in the tensor and the worker.
     public func elementwiseStoredWithWorker(
         _ kernel: (_ inputs: [UnsafeRawPointer], _ out: UnsafeMutableRawPointer, _ offset: Int, _ count: Int, _ worker: Int) -> Void
@@ -462,8 +483,29 @@ final class Scratch {
 /// One `Scratch` per worker; worker `w` only ever touches `scratch(w)`.
 final class ScratchPool: @unchecked Sendable {
     private let items: [Scratch]
-    init(workers: Int, maxInputs: Int) { items = (0..<max(1, workers)).map { _ in Scratch(maxInputs: maxInputs) } }
+    /// Output staging of sweep variants after the first (which uses the scratch's), per worker.
+    private var extraStaging: [[UnsafeMutableRawPointer]]
+
+    init(workers: Int, maxInputs: Int) {
+        items = (0..<max(1, workers)).map { _ in Scratch(maxInputs: maxInputs) }
+        extraStaging = items.map { _ in [] }
+    }
+    deinit { for list in extraStaging { for p in list { p.deallocate() } } }
     func scratch(_ worker: Int) -> Scratch { items[worker] }
+
+    /// Makes `staging(_:variant:)` valid for `variants` variants (called between passes only).
+    func reserveStaging(variants: Int) {
+        for w in extraStaging.indices {
+            while extraStaging[w].count < variants - 1 {
+                extraStaging[w].append(.allocate(byteCount: TensorIO.itemSize * 4, alignment: 64))
+            }
+        }
+    }
+
+    /// A work item's output staging for sweep variant `variant` on worker `worker`.
+    func staging(_ worker: Int, variant: Int) -> UnsafeMutableRawPointer {
+        variant == 0 ? items[worker].staging : extraStaging[worker][variant - 1]
+    }
 }
 
 /// One result slot per work item, written by the item's worker, read after the pass.

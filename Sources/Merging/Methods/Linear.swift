@@ -18,20 +18,29 @@ public struct Linear: MergeMethod {
 
     public init() {}
 
+    /// Inputs stored in the compute dtype: the fused kernels read and write stored bytes.
+    public func storedKernel(_ task: TensorTask, _ io: TensorIO) -> StoredKernel? {
+        guard io.inputsInComputeDType else { return nil }
+        let weights = task.inputs.indices.map { Float(task.number("weight", input: $0) ?? 0) }
+        let total = weights.dropFirst().reduce(weights[0], +)
+        let divisor: Float? = task.flag("normalize") ? total : nil
+        let compute = task.computeDType, out = task.outDType
+        return { inputs, acc, dst, n in
+            for (j, w) in weights.enumerated() {
+                Fused.multiplyAccumulate(inputs[j], compute, w, into: acc, count: n, first: j == 0)
+            }
+            Fused.finishLinear(acc, divisor: divisor, compute: compute, out: out, into: dst, count: n)
+        }
+    }
+
     public func merge(_ task: TensorTask, _ io: TensorIO) throws {
+        if let kernel = storedKernel(task, io) {
+            try io.elementwiseStored(kernel)
+            return
+        }
         let weights = task.inputs.indices.map { Float(task.number("weight", input: $0) ?? 0) }
         let normalize = task.flag("normalize")
         let total = weights.dropFirst().reduce(weights[0], +)
-        if io.inputsInComputeDType {
-            let compute = task.computeDType, out = task.outDType
-            try io.elementwiseStored { inputs, acc, dst, n in
-                for (j, w) in weights.enumerated() {
-                    Fused.multiplyAccumulate(inputs[j], compute, w, into: acc, count: n, first: j == 0)
-                }
-                Fused.finishLinear(acc, divisor: normalize ? total : nil, compute: compute, out: out, into: dst, count: n)
-            }
-            return
-        }
         try io.elementwise { block in
             block.out.initialize(repeating: 0, count: block.count)
             for (j, w) in weights.enumerated() {

@@ -64,13 +64,24 @@ public protocol MergeMethod: Sendable {
     func bernoulliDraws(_ task: TensorTask) -> [BernoulliDraw]?
     /// Merges one output tensor, reading its inputs and writing its output through `io`.
     func merge(_ task: TensorTask, _ io: TensorIO) throws
+    /// The whole merge of `task` as one element-wise kernel over the stored inputs, when the method
+    /// is that for this task (nil otherwise). A sweep runs such variants together block by block,
+    /// reading each block of the inputs once for all of them.
+    func storedKernel(_ task: TensorTask, _ io: TensorIO) -> StoredKernel?
 }
+
+/// An element-wise kernel over stored inputs: `(inputs at the block, float scratch, output bytes
+/// at the block, count)` (see `TensorIO.elementwiseStored`).
+public typealias StoredKernel = @Sendable (
+    _ inputs: [UnsafeRawPointer], _ acc: UnsafeMutablePointer<Float>, _ out: UnsafeMutableRawPointer, _ count: Int
+) -> Void
 
 extension MergeMethod {
     public func validate(_ task: TensorTask) throws {}
     public func resultDType(compute: DType) -> DType { compute }
     public var holdsWholeTensors: Bool { false }
     public func bernoulliDraws(_ task: TensorTask) -> [BernoulliDraw]? { nil }
+    public func storedKernel(_ task: TensorTask, _ io: TensorIO) -> StoredKernel? { nil }
 
     public func spec(_ name: String) -> ParameterSpec? { parameters.first { $0.name == name } }
 }

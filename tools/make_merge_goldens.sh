@@ -127,3 +127,11 @@ models:
 - {model: ../../models/mistral/ft2, parameters: {weight: 0.3}}
 - {model: ../../models/mistral/ft3, parameters: {weight: 0.1}}
 dtype: bfloat16"
+case_ mistral-sce-w 0 "merge_method: sce
+base_model: ../../models/mistral/base
+models:
+- {model: ../../models/mistral/ft1}
+- {model: ../../models/mistral/ft2}
+- {model: ../../models/mistral/ft3}
+parameters: {select_topk: 0.3}
+dtype: bfloat16"

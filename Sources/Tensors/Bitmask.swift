@@ -133,15 +133,7 @@ extension Fused {
             }
             return
         }
-        func load(_ p: UnsafeRawPointer, _ t: DType, _ i: Int) -> Float {
-            let v: Float
-            switch t {
-            case .bf16: v = BF16Format.load(p, i)
-            case .f16: v = F16Format.load(p, i)
-            default: v = F32Format.load(p, i)
-            }
-            return Rounding.round(v, to: compute)
-        }
+        func load(_ p: UnsafeRawPointer, _ t: DType, _ i: Int) -> Float { Rounding.round(t.load(p, i), to: compute) }
         for i in 0..<count {
             out[i] = Rounding.round(load(x, xType, i) - load(b, bType, i), to: compute).bitPattern & 0x7FFF_FFFF
         }

@@ -20,6 +20,17 @@ extension StorageFormat {
     @inline(__always) public static func roundNonNaN8(_ v: SIMD8<Float>) -> SIMD8<Float> { round8(v) }
 }
 
+extension DType {
+    /// Element `i` of stored data of this (floating-point) dtype, widened to Float (exact).
+    @inline(__always) public func load(_ p: UnsafeRawPointer, _ i: Int) -> Float {
+        switch self {
+        case .bf16: BF16Format.load(p, i)
+        case .f16: F16Format.load(p, i)
+        default: F32Format.load(p, i)
+        }
+    }
+}
+
 public enum BF16Format: StorageFormat {
     public static var dtype: DType { .bf16 }
     @inline(__always) public static func load(_ p: UnsafeRawPointer, _ i: Int) -> Float {

@@ -176,3 +176,42 @@ enum TieBoundaryCheck {
         return problems
     }
 }
+
+/// For sce with `select_topk` on bf16/f16 deltas: the variances have many equal values and
+/// mergekit's `topk` keeps an arbitrary subset of those equal to the boundary variance. An element
+/// whose variance is at the boundary may differ arbitrarily; every other element within
+/// `ulps` ulp@absmax (the kept subset moves the per-model mean squares, hence every output a little).
+enum SCETieCheck {
+    static func compare(_ actual: URL, _ expected: URL, _ plan: MergePlan, ulps: Float) throws -> [String] {
+        let a = try loadTensors(actual), e = try loadTensors(expected)
+        var problems: [String] = []
+        if Set(a.keys) != Set(e.keys) { problems.append("tensor names differ") }
+        let topk = plan.tasks.first?.number("select_topk") ?? 1
+        for task in plan.tasks {
+            guard let x = a[task.outputName], let y = e[task.outputName] else { continue }
+            if x.bytes == y.bytes { continue }
+            let d = task.computeDType
+            let values = task.inputs.map { input -> [Float] in
+                var v = [Float](repeating: 0, count: task.count)
+                v.withUnsafeMutableBufferPointer { Convert.widen(input.location.data, input.dtype, count: task.count, into: $0.baseAddress!) }
+                return v.map { Rounding.round($0, to: d) }
+            }
+            guard let b = task.baseIndex else { problems.append("\(task.outputName): no base"); continue }
+            let variance = (0..<task.count).map { i -> Float in
+                let deltas = task.nonBase.map { Double(Rounding.round(values[$0][i] - values[b][i], to: d)) }
+                let mean = deltas.reduce(0, +) / Double(deltas.count)
+                return Rounding.round(Float(deltas.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(deltas.count)), to: d)
+            }
+            let k = Int(Double(variance.filter { $0 != 0 }.count) * topk)
+            let boundary: Float? = k > 0 ? variance.sorted(by: >)[k - 1] : nil
+            let absmax = y.values.reduce(Float(0)) { max($0, abs($1)) }
+            let limit = ulps * ulp(at: absmax, y.info.dtype)
+            var outside = 0, tied = 0
+            for i in 0..<task.count where x.values[i] != y.values[i] {
+                if variance[i] == boundary { tied += 1 } else if !(abs(x.values[i] - y.values[i]) <= limit) { outside += 1 }
+            }
+            if outside > 0 { problems.append("\(task.outputName): \(outside) elements off by more than \(ulps) ulp@absmax away from the boundary variance (\(tied) differ at it)") }
+        }
+        return problems
+    }
+}

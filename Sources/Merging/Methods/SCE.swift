@@ -9,61 +9,105 @@ import Tensors
 ///     cᵢ = mean(Δᵢ²) / Σⱼ mean(Δⱼ²)   (uniform when the sum is < 1e-6)
 ///     Mᵢ = [sign Δᵢ = sign ΣⱼΔⱼ];  R = B + Σ cᵢMᵢΔᵢ / max(Σ cᵢMᵢ, 1e-6)
 ///
-/// No per-model weights. Every step rounded to the compute dtype. Among equal variances the lower
-/// flat index is kept first.
+/// No per-model weights. Every step rounded to the compute dtype. Among equal variances the later
+/// flat index is kept first (the TIES rule; mergekit's `topk` leaves such ties to torch).
+///
+/// Streams: a pass counts the nonzero variances, the magnitude selection (`SparsificationPass`,
+/// with the variance as its key) builds the keep mask (n bits), a pass sums each model's mean
+/// square, and the last pass merges.
 public struct SCE: MergeMethod {
     public let name = "sce"
     public let parameters: [ParameterSpec] = [.number("select_topk", .global, default: 1), .bool("int8_mask", default: false)]
     public let contract = MethodContract(base: .required)
 
-    public var holdsWholeTensors: Bool { true }
-
     public init() {}
+
+    /// Δᵢ of element `e` of a widened block (compute-dtype values).
+    @inline(__always)
+    static func delta(_ x: [UnsafeMutablePointer<Float>], _ j: Int, _ b: Int, _ e: Int, _ d: DType) -> Float {
+        Rounding.round(x[j][e] - x[b][e], to: d)
+    }
+
+    /// Var(Δ₁…Δₘ) of one element, population variance in Double, rounded to the compute dtype.
+    @inline(__always)
+    static func variance(_ delta: (Int) -> Float, _ m: Int, _ d: DType) -> Float {
+        var sum = 0.0
+        for i in 0..<m { sum += Double(delta(i)) }
+        let mean = sum / Double(m)
+        var squares = 0.0
+        for i in 0..<m { let c = Double(delta(i)) - mean; squares += c * c }
+        return Rounding.round(Float(squares / Double(m)), to: d)
+    }
 
     public func merge(_ task: TensorTask, _ io: TensorIO) throws {
         guard let b = task.baseIndex else { preconditionFailure("planner guarantees a base") }
-        let x = try io.loadWhole()
         let others = task.nonBase
-        guard !others.isEmpty else { try io.writeWhole(x[b]); return }
+        guard !others.isEmpty else {
+            try io.elementwise { block in block.out.update(from: block.inputs[b], count: block.count) }
+            return
+        }
         let d = task.computeDType
         func r(_ v: Float) -> Float { Rounding.round(v, to: d) }
         let n = task.count, m = others.count
-        var tvs = others.map { j in (0..<n).map { r(x[j][$0] - x[b][$0]) } }
         let topk = task.number("select_topk") ?? 1
+        // nil keeps every element.
+        var keep: Bitmask?
         if topk < 1 {
-            var keep = [Bool](repeating: false, count: n)
-            if topk > 0 {
-                let variance = (0..<n).map { e -> Float in
-                    let mean = tvs.reduce(0.0) { $0 + Double($1[e]) } / Double(m)
-                    return r(Float(tvs.reduce(0.0) { $0 + (Double($1[e]) - mean) * (Double($1[e]) - mean) } / Double(m)))
-                }
-                let nonzero = variance.filter { $0 != 0 }.count
-                let k = Int(Double(nonzero) * topk)
-                let order = (0..<n).sorted { abs(variance[$0]) > abs(variance[$1]) || (abs(variance[$0]) == abs(variance[$1]) && $0 < $1) }
-                for e in order.prefix(k) { keep[e] = true }
+            let zeros = try io.reduce(.whole, width: 1) { block, sums in
+                var count = 0
+                for e in 0..<block.count where Self.variance({ Self.delta(block.inputs, others[$0], b, e, d) }, m, d) == 0 { count += 1 }
+                sums.add(0, 0, Double(count))
             }
-            tvs = tvs.map { tv in tv.indices.map { keep[$0] ? tv[$0] : 0 } }
+            let k = topk > 0 ? Int(Double(n - Int(zeros[0])) * topk) : 0
+            if k == 0 {
+                keep = Bitmask(count: n)
+            } else {
+                let inputs = task.inputs
+                var pass = SparsificationPass(io: io, task: task, base: b)
+                pass.key = { stored, count, bits in
+                    for e in 0..<count {
+                        let v = Self.variance({ i in
+                            let x = inputs[others[i]], y = inputs[b]
+                            return Rounding.round(Rounding.round(x.dtype.load(stored[others[i]], e), to: d) - Rounding.round(y.dtype.load(stored[b], e), to: d), to: d)
+                        }, m, d)
+                        bits[e] = v.bitPattern & 0x7FFF_FFFF
+                    }
+                }
+                let selection = try pass.selectRanks([(others[0], (n - k)..<n)])
+                keep = try pass.masks([others[0]], selection)[0]
+            }
         }
-        var weights = tvs.map { tv in r(Float(tv.reduce(0.0) { $0 + Double(r($1 * $1)) } / Double(n))) }
+        let squares = try io.reduce(.whole, width: m) { block, sums in
+            for i in 0..<m {
+                var s = 0.0
+                for e in 0..<block.count where keep?[block.offset + e] ?? true {
+                    let v = Self.delta(block.inputs, others[i], b, e, d)
+                    s += Double(r(v * v))
+                }
+                sums.add(0, i, s)
+            }
+        }
+        var weights = squares.map { r(Float($0 / Double(n))) }
         let weightSum = weights.reduce(0.0) { $0 + Double($1) }
         weights = abs(weightSum) < 1e-6
             ? [Float](repeating: r(1 / Float(m)), count: m)
             : weights.map { r($0 / r(Float(weightSum))) }
         let tiny = r(1e-6)
-        var out = [Float](repeating: 0, count: n)
-        for e in 0..<n {
-            var total = tvs[0][e]
-            for i in 1..<m { total += tvs[i][e] }
-            let positive = r(total) >= 0
-            var merged: Float = 0, weightTotal: Float = 0
-            for i in 0..<m {
-                let v = tvs[i][e]
-                let w: Float = (positive ? v > 0 : v < 0) ? weights[i] : 0
-                let contribution = r(v * w)
-                if i == 0 { merged = contribution; weightTotal = w } else { merged += contribution; weightTotal += w }
+        try io.elementwise { block in
+            for e in 0..<block.count {
+                let kept = keep?[block.offset + e] ?? true
+                var total: Float = 0
+                for i in 0..<m { total += kept ? Self.delta(block.inputs, others[i], b, e, d) : 0 }
+                let positive = r(total) >= 0
+                var merged: Float = 0, weightTotal: Float = 0
+                for i in 0..<m {
+                    let v = kept ? Self.delta(block.inputs, others[i], b, e, d) : 0
+                    let w: Float = (positive ? v > 0 : v < 0) ? weights[i] : 0
+                    let contribution = r(v * w)
+                    if i == 0 { merged = contribution; weightTotal = w } else { merged += contribution; weightTotal += w }
+                }
+                block.out[e] = r(block.inputs[b][e] + r(r(merged) / max(r(weightTotal), tiny)))
             }
-            out[e] = r(x[b][e] + r(r(merged) / max(r(weightTotal), tiny)))
         }
-        try io.writeWhole(out)
     }
 }

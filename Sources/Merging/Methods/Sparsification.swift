@@ -117,6 +117,9 @@ struct SparsificationPass {
     let io: TensorIO
     let task: TensorTask
     let base: Int
+    /// What is ranked instead of each model's |δ|: the bit patterns of a non-negative float per
+    /// element, from the stored inputs at a block (`inputs`, `count`, `into`) — sce's variance.
+    var key: ((_ inputs: [UnsafeRawPointer], _ count: Int, _ into: UnsafeMutablePointer<UInt32>) -> Void)? = nil
 
     var n: Int { task.count }
     var compute: DType { task.computeDType }
@@ -184,6 +187,13 @@ struct SparsificationPass {
             var offset = 0
             while offset < range.count {
                 let c = min(block, range.count - offset)
+                if let key {
+                    key(zip(inputs, task.inputs).map { $0 + offset * $1.dtype.size }, c, buffers[0])
+                    for k in buffers.indices.dropFirst() { buffers[k].update(from: buffers[0], count: c) }
+                    body(item, range.lowerBound + offset, c, buffers)
+                    offset += c
+                    continue
+                }
                 for (k, j) in models.enumerated() {
                     let xj = task.inputs[j], bb = task.inputs[b]
                     Fused.deltaMagnitudeBits(
@@ -351,14 +361,7 @@ struct SparsificationPass {
     /// Element `e` of an input, rounded to the compute dtype.
     @inline(__always)
     func load(_ input: TaskInput, _ e: Int) -> Float {
-        let p = input.location.data
-        let v: Float
-        switch input.dtype {
-        case .bf16: v = BF16Format.load(p, e)
-        case .f16: v = F16Format.load(p, e)
-        default: v = F32Format.load(p, e)
-        }
-        return Rounding.round(v, to: compute)
+        Rounding.round(input.dtype.load(input.location.data, e), to: compute)
     }
 
     // MARK: Rescale

@@ -246,6 +246,26 @@ public final class TensorIO {
         try runItems { item, range, staged, _ in body(item, range, staged) }
     }
 
+    /// Row by row for methods whose math is local to a row of `rowLength` elements: `body(rows,
+    /// inputs)` for chunks of whole rows (about a work item each), in parallel, with each input's
+    /// stored bytes at the chunk's first row; the pages are dropped after each chunk.
+    public func forEachRows(rowLength: Int, _ body: (_ rows: Range<Int>, _ inputs: [UnsafeRawPointer]) -> Void) {
+        let rows = task.count / max(1, rowLength)
+        let perChunk = max(1, Self.itemSize / max(1, rowLength))
+        ParallelFor.run(count: (rows + perChunk - 1) / perChunk, threads: threads) { chunk, _ in
+            let range = (chunk * perChunk)..<min(rows, (chunk + 1) * perChunk)
+            let first = range.lowerBound * rowLength
+            body(range, task.inputs.map { $0.location.data + first * $0.dtype.size })
+            release(item: first..<(range.upperBound * rowLength))
+        }
+    }
+
+    /// Drops every input's pages of this tensor from the resident set (after random access).
+    public func releaseInputs() {
+        guard releasesInputs else { return }
+        for input in task.inputs { input.location.file.file.release(input.location.info.byteRange) }
+    }
+
     /// The number of work items (`forEachItem` calls).
     public var items: Int { itemCount }
 

@@ -18,48 +18,87 @@ public struct ArceeFusion: MergeMethod {
     public let contract = MethodContract(base: .required, minNonBase: 1, maxNonBase: 1)
     static let sampleSize = 1_000_000
 
-    public var holdsWholeTensors: Bool { true }
-
     public init() {}
 
     public func resultDType(compute: DType) -> DType { .f32 }
 
+    /// Streams: a row pass for each row's KL divergence (floats, one per row), the quantiles from
+    /// importances computed where sampled, then the element-wise pass.
     public func merge(_ task: TensorTask, _ io: TensorIO) throws {
-        let x = try io.loadWhole()
-        guard let a = task.baseIndex, let b = task.nonBase.first else { try io.writeWhole(x[0]); return }
+        guard let a = task.baseIndex, let b = task.nonBase.first else {
+            try io.elementwise { block in block.out.update(from: block.inputs[0], count: block.count) }
+            return
+        }
         let d = task.computeDType
         func r(_ v: Float) -> Float { Rounding.round(v, to: d) }
         let n = task.count
         let rowLength = max(1, task.shape.last ?? n)
         let rows = n / rowLength
         let eps: Float = 1e-8
-        func softmax(_ v: ArraySlice<Float>) -> [Float] {
-            let m = v.max() ?? 0
-            let e = v.map { expf($0 - m) }
-            let s = e.reduce(Float(0), +)
-            return e.map { r(r($0 / s) + eps) }
+        let (da, db) = (task.inputs[a].dtype, task.inputs[b].dtype)
+        var kl = [Float](repeating: 0, count: rows)
+        kl.withUnsafeMutableBufferPointer { klBuffer in
+            let out = UncheckedBox(klBuffer.baseAddress!)
+            io.forEachRows(rowLength: rowLength) { range, inputs in
+                var p = [Float](repeating: 0, count: rowLength), q = p
+                // softmax(v) + ε, as the whole-row float32 computation: max, exp, a float sum in order.
+                func softmax(_ v: inout [Float]) {
+                    let m = v.max() ?? 0
+                    for c in v.indices { v[c] = expf(v[c] - m) }
+                    let s = v.reduce(Float(0), +)
+                    for c in v.indices { v[c] = r(r(v[c] / s) + eps) }
+                }
+                for row in range {
+                    let first = (row - range.lowerBound) * rowLength
+                    for c in 0..<rowLength {
+                        p[c] = r(db.load(inputs[b], first + c))
+                        q[c] = r(da.load(inputs[a], first + c))
+                    }
+                    softmax(&p)
+                    softmax(&q)
+                    out.value[row] = r(Float(p.indices.reduce(0.0) { $0 + Double(r(p[$1] * r(logf(r(p[$1] / q[$1]))))) }))
+                }
+            }
         }
-        var importance = [Float](repeating: 0, count: n)
-        for row in 0..<rows {
-            let range = (row * rowLength)..<((row + 1) * rowLength)
-            let p = softmax(x[b][range]), q = softmax(x[a][range])
-            let kl = r(Float(p.indices.reduce(0.0) { $0 + Double(r(p[$1] * r(logf(r(p[$1] / q[$1]))))) }))
-            for e in range { importance[e] = r(r(abs(r(x[b][e] - x[a][e]))) * kl) }
-        }
+        // I = |b − a| ⊙ KL_row at element e, from compute-dtype values.
+        let importance: (Int, Float, Float) -> Float = { e, av, bv in r(r(abs(r(bv - av))) * kl[e / rowLength]) }
+        let pa = task.inputs[a].location.data, pb = task.inputs[b].location.data
+        func stored(_ e: Int) -> Float { importance(e, r(da.load(pa, e)), r(db.load(pb, e))) }
         var sample: [Float]
         if n > Self.sampleSize {
-            let words = UnsafeMutablePointer<UInt32>.allocate(capacity: Self.sampleSize)
-            defer { words.deallocate() }
-            io.random.generator.fill(words, count: Self.sampleSize)
-            sample = (0..<Self.sampleSize).map { importance[Int(words[$0] % UInt32(n))] }
+            var indices = [Int](repeating: 0, count: Self.sampleSize)
+            indices.withUnsafeMutableBufferPointer { p in
+                let words = UnsafeMutablePointer<UInt32>.allocate(capacity: Self.sampleSize)
+                defer { words.deallocate() }
+                io.random.generator.fill(words, count: Self.sampleSize)
+                for i in 0..<Self.sampleSize { p[i] = Int(words[i] % UInt32(n)) }
+            }
+            // Quantiles depend only on the values drawn: visit them in index order, dropping the
+            // pages behind (the draws cover the whole tensor).
+            indices.sort()
+            sample = []
+            sample.reserveCapacity(indices.count)
+            var done = 0
+            for e in indices {
+                if e - done >= TensorIO.itemSize {
+                    io.release(item: done..<(e / TensorIO.itemSize * TensorIO.itemSize))
+                    done = e / TensorIO.itemSize * TensorIO.itemSize
+                }
+                sample.append(stored(e))
+            }
         } else {
-            sample = importance
+            sample = (0..<n).map(stored)
         }
+        io.releaseInputs()
         sample.sort()
         func quantile(_ q: Float) -> Float { sample[Int(q * Float(sample.count - 1))] }
         let (q1, median, q3) = (quantile(0.25), quantile(0.5), quantile(0.75))
         let threshold = r(median + r(1.5 * r(q3 - q1)))
-        let out = (0..<n).map { e in importance[e] >= threshold ? x[a][e] + r(x[b][e] - x[a][e]) : x[a][e] + 0 }
-        try io.writeWhole(out, roundingTo: .f32)
+        try io.elementwise(roundingTo: .f32) { block in
+            for e in 0..<block.count {
+                let av = block.inputs[a][e], bv = block.inputs[b][e]
+                block.out[e] = importance(block.offset + e, av, bv) >= threshold ? av + r(bv - av) : av + 0
+            }
+        }
     }
 }

@@ -163,10 +163,10 @@ enum PlanPrinter {
         let perWorker = 4 * (1 << 20) * (1 + maxInputs) + (maxInputs + 3) * 8192 * 4
         s += "output: \(plan.tasks.count) tensors, \(formatCount(plan.parameterCount)) parameters, \(formatBytes(plan.outputBytes))"
         s += shardSize > 0 ? ", shards of at most \(shardSize) bytes\n" : ", one file\n"
-        if plan.method.holdsWholeTensors {
-            let largest = plan.tasks.map(\.count).max() ?? 0
-            s += "memory: about \(formatBytes(threads * perWorker + (maxInputs + 2) * largest * 4)) — \(plan.method.name) holds "
-            s += "whole tensors as float32 (\(maxInputs) inputs + result of the largest, \(formatCount(largest)) elements)\n"
+        if plan.method.tensorBuffers > 0 {
+            let largest = plan.tasks.map(\.count).max() ?? 0, buffers = plan.method.tensorBuffers
+            s += "memory: about \(formatBytes(threads * perWorker + buffers * largest * 4)) — \(plan.method.name) holds \(buffers) "
+            s += "float32 buffer\(buffers == 1 ? "" : "s") the size of the largest tensor (\(formatCount(largest)) elements); inputs stream\n"
         } else {
             s += "memory: about \(formatBytes(threads * perWorker)) of working buffers for \(threads) thread\(threads == 1 ? "" : "s") "
             s += "(inputs are memory-mapped and released as they are consumed; no tensor is held whole)\n"

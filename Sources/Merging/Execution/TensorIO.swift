@@ -312,46 +312,6 @@ public final class TensorIO {
         return total
     }
 
-    /// Every input as a whole float32 array of compute-dtype values. For methods whose math is
-    /// global over the tensor and not (yet) streamed; memory is a few copies of one tensor.
-    public func loadWhole() throws -> [[Float]] {
-        try task.inputs.map { input in
-            var v = [Float](repeating: 0, count: task.count)
-            v.withUnsafeMutableBufferPointer {
-                Convert.widen(input.location.data, input.dtype, count: task.count, into: $0.baseAddress!)
-                if input.dtype != task.computeDType && task.computeDType != .f32 {
-                    Convert.round($0.baseAddress!, count: task.count, to: task.computeDType)
-                }
-            }
-            input.location.file.file.release(input.location.info.byteRange)
-            return v
-        }
-    }
-
-    /// Writes a whole result: rounded to the compute dtype (or `roundingTo`), then stored as the
-    /// output dtype.
-    public func writeWhole(_ values: [Float], roundingTo resultDType: DType? = nil) throws {
-        precondition(values.count == task.count)
-        let outSize = task.outDType.size
-        var offset = 0
-        let scratch = pool.scratch(0)
-        while offset < task.count {
-            let n = min(Self.itemSize, task.count - offset)
-            values.withUnsafeBufferPointer { src in
-                var done = 0
-                while done < n {
-                    let b = min(Self.blockSize, n - done)
-                    scratch.out.update(from: src.baseAddress! + offset + done, count: b)
-                    Convert.round(scratch.out, count: b, to: resultDType ?? task.computeDType)
-                    Convert.narrow(scratch.out, count: b, to: task.outDType, into: scratch.staging + done * outSize)
-                    done += b
-                }
-            }
-            try writer.write(task.outputName, byteOffset: offset * outSize, bytes: scratch.staging, count: n * outSize)
-            offset += n
-        }
-    }
-
     /// Writes the input's bytes unchanged (a copy with no arithmetic), a work item at a time.
     func copyRaw(from input: TaskInput) throws {
         let bytes = task.outputBytes

@@ -15,46 +15,123 @@ public struct Karcher: MergeMethod {
     public let parameters: [ParameterSpec] = [.number("max_iter", .global, default: 10), .number("tol", .global, default: 1e-5)]
     public let contract = MethodContract(base: .ordinaryInput, minNonBase: 1)
 
-    public var holdsWholeTensors: Bool { true }
+    /// One float32 buffer the size of the tensor (the running mean u); inputs stream.
+    public var tensorBuffers: Int { 1 }
 
     public init() {}
 
+    /// Streams the inputs: a pass for the norms, one for the first mean, then per iteration one
+    /// for ⟨u, Uᵢ⟩, one for ‖T‖ and one that moves u (T is recomputed where needed); only u is
+    /// held, as float32. A division of u by its norm is applied when u is next read.
     public func merge(_ task: TensorTask, _ io: TensorIO) throws {
-        let y = try io.loadWhole()
-        if y.count == 1 { try io.writeWhole(y[0]); return }
+        let count = task.inputs.count
+        if count == 1 {
+            try io.elementwise { block in block.out.update(from: block.inputs[0], count: block.count) }
+            return
+        }
         let d = task.computeDType
         func r(_ v: Float) -> Float { Rounding.round(v, to: d) }
-        func norm(_ v: [Float]) -> Float { Float(v.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()) }
         let n = task.count
         let tol = Float(task.number("tol") ?? 1e-5), maxIter = Int(task.number("max_iter") ?? 10)
-        let alphas = [Float](repeating: Float(1.0 / Double(y.count)), count: y.count)
-        let norms = y.map(norm)
-        let units = y.indices.map { i in norms[i] == 0 ? [Float](repeating: 0, count: n) : y[i].map { r($0 / norms[i]) } }
+        let alphas = [Float](repeating: Float(1.0 / Double(count)), count: count)
+        let norms = try io.reduce(.whole, width: count) { block, sums in
+            for i in 0..<count {
+                var s = 0.0
+                for e in 0..<block.count { let v = Double(block.inputs[i][e]); s += v * v }
+                sums.add(0, i, s)
+            }
+        }.map { Float($0.squareRoot()) }
         let valid = norms.indices.filter { norms[$0] > tol }
-        guard !valid.isEmpty else { try io.writeWhole([Float](repeating: 0, count: n)); return }
+        guard !valid.isEmpty else {
+            try io.elementwise { block in block.out.update(repeating: 0, count: block.count) }
+            return
+        }
         let alphaSum = valid.reduce(0.0) { $0 + Double(alphas[$1]) }
         let weights = valid.map { Float(Double(alphas[$0]) / alphaSum) }
-        var mean = [Float](repeating: 0, count: n)
-        for (k, i) in valid.enumerated() { for e in 0..<n { mean[e] = r(mean[e] + r(weights[k] * units[i][e])) } }
-        let meanNorm = norm(mean)
-        mean = meanNorm < tol ? units[valid[0]] : mean.map { r($0 / meanNorm) }
-        for _ in 0..<maxIter {
-            var tangent = [Float](repeating: 0, count: n)
-            for (k, i) in valid.enumerated() {
-                let dot = min(1, max(-1, r(Float((0..<n).reduce(0.0) { $0 + Double(mean[$1]) * Double(units[i][$1]) }))))
-                let theta = r(acosf(dot))
-                if theta < tol { continue }
-                let coefficient = r(weights[k] * r(theta / r(sinf(theta))))
-                for e in 0..<n { tangent[e] = r(tangent[e] + r(coefficient * r(units[i][e] - r(dot * mean[e])))) }
+        @inline(__always) func unit(_ x: [UnsafeMutablePointer<Float>], _ i: Int, _ e: Int) -> Float { r(x[i][e] / norms[i]) }
+
+        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: max(1, n))
+        defer { buffer.deallocate() }
+        let mean = UncheckedBox(buffer)
+        /// A pending u ← u/‖u‖ (applied in place on the next read).
+        var pending: Float?
+        // u₀ = Σ wₖUₖ, then normalised (or the first valid unit vector when it vanishes).
+        var squares = try io.reduce(.whole, width: 1) { block, sums in
+            var s = 0.0
+            for e in 0..<block.count {
+                var m: Float = 0
+                for (k, i) in valid.enumerated() { m = r(m + r(weights[k] * unit(block.inputs, i, e))) }
+                mean.value[block.offset + e] = m
+                s += Double(m) * Double(m)
             }
-            let tangentNorm = norm(tangent)
+            sums.add(0, 0, s)
+        }
+        let meanNorm = Float(squares[0].squareRoot())
+        if meanNorm < tol {
+            let first = valid[0]
+            _ = try io.reduce(.whole, width: 1) { block, _ in
+                for e in 0..<block.count { mean.value[block.offset + e] = unit(block.inputs, first, e) }
+            }
+        } else {
+            pending = meanNorm
+        }
+        for _ in 0..<maxIter {
+            let divisor = pending
+            let dotSums = try io.reduce(.whole, width: valid.count) { block, sums in
+                for e in 0..<block.count {
+                    if let divisor { mean.value[block.offset + e] = r(mean.value[block.offset + e] / divisor) }
+                    let m = Double(mean.value[block.offset + e])
+                    for (k, i) in valid.enumerated() { sums.add(0, k, m * Double(unit(block.inputs, i, e))) }
+                }
+            }
+            pending = nil
+            // Per valid model: (⟨u, Uᵢ⟩, the coefficient of its tangent term), nil when θ < tol.
+            let terms: [(dot: Float, coefficient: Float)?] = valid.indices.map { k in
+                let dot = min(1, max(-1, r(Float(dotSums[k]))))
+                let theta = r(acosf(dot))
+                if theta < tol { return nil }
+                return (dot, r(weights[k] * r(theta / r(sinf(theta)))))
+            }
+            @inline(__always) func tangent(_ x: [UnsafeMutablePointer<Float>], _ e: Int, _ m: Float) -> Float {
+                var t: Float = 0
+                for (k, i) in valid.enumerated() {
+                    guard let term = terms[k] else { continue }
+                    t = r(t + r(term.coefficient * r(unit(x, i, e) - r(term.dot * m))))
+                }
+                return t
+            }
+            squares = try io.reduce(.whole, width: 1) { block, sums in
+                var s = 0.0
+                for e in 0..<block.count {
+                    let t = Double(tangent(block.inputs, e, mean.value[block.offset + e]))
+                    s += t * t
+                }
+                sums.add(0, 0, s)
+            }
+            let tangentNorm = Float(squares[0].squareRoot())
             if tangentNorm < tol { break }
             let c = cosf(tangentNorm), s = sinf(tangentNorm)
-            mean = (0..<n).map { r(r(c * mean[$0]) + r(s * r(tangent[$0] / tangentNorm))) }
-            let unitNorm = norm(mean)
-            if unitNorm > tol { mean = mean.map { r($0 / unitNorm) } }
+            squares = try io.reduce(.whole, width: 1) { block, sums in
+                var total = 0.0
+                for e in 0..<block.count {
+                    let old = mean.value[block.offset + e]
+                    let m = r(r(c * old) + r(s * r(tangent(block.inputs, e, old) / tangentNorm)))
+                    mean.value[block.offset + e] = m
+                    total += Double(m) * Double(m)
+                }
+                sums.add(0, 0, total)
+            }
+            let unitNorm = Float(squares[0].squareRoot())
+            if unitNorm > tol { pending = unitNorm }
         }
         let scale = zip(alphas, norms).reduce(Float(0)) { $0 + $1.0 * $1.1 }
-        try io.writeWhole(mean.map { r(scale * $0) })
+        let divisor = pending
+        try io.elementwise { block in
+            for e in 0..<block.count {
+                var m = mean.value[block.offset + e]
+                if let divisor { m = r(m / divisor) }
+                block.out[e] = r(scale * m)
+            }
+        }
     }
 }

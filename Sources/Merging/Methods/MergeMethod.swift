@@ -56,8 +56,8 @@ public protocol MergeMethod: Sendable {
     func validate(_ task: TensorTask) throws
     /// The dtype the method returns when `out_dtype` is not set (the compute dtype, except arcee_fusion).
     func resultDType(compute: DType) -> DType
-    /// Whether the method loads whole tensors (memory grows with the largest tensor) instead of streaming.
-    var holdsWholeTensors: Bool { get }
+    /// How many float32 buffers the size of a tensor the method holds (0: it only streams).
+    var tensorBuffers: Int { get }
     /// The Bernoulli masks `merge` will draw for `task`, in draw order, when they can be known
     /// before the tensor is read (then the merge's random stream is run ahead on another thread);
     /// nil when the method draws otherwise (DELLA's rank-dependent probabilities) — or not at all.
@@ -79,7 +79,7 @@ public typealias StoredKernel = @Sendable (
 extension MergeMethod {
     public func validate(_ task: TensorTask) throws {}
     public func resultDType(compute: DType) -> DType { compute }
-    public var holdsWholeTensors: Bool { false }
+    public var tensorBuffers: Int { 0 }
     public func bernoulliDraws(_ task: TensorTask) -> [BernoulliDraw]? { nil }
     public func storedKernel(_ task: TensorTask, _ io: TensorIO) -> StoredKernel? { nil }
 

@@ -40,32 +40,51 @@ struct SweepTests {
         #expect(try !compare(out.appendingPathComponent("density-0.3"), out.appendingPathComponent("density-0.7")) { _ in .bitExact }.isEmpty)
     }
 
-    @Test("A sweep of linear weightings (run together, block by block) equals plain merges, bf16 and f32 inputs")
-    func linearVariantsRunTogether() throws {
+    /// Sweeps whose variants run together block by block (bf16-stored inputs) or one after another
+    /// (f32-stored llama inputs with bf16 compute): each variant equals a plain merge.
+    static let togetherCases: [(String, String, String)] = [
+        ("linear", "", "- {name: a, models: {FT1: {weight: 0.0}}}\n  - {name: b}\n  - {name: c, models: {FT2: {weight: 0.9}}, parameters: {normalize: false}}"),
+        ("task_arithmetic", "base_model: BASE", "- {name: a, models: {FT1: {weight: 0.0}}}\n  - {name: b, parameters: {lambda: 0.7}}"),
+        ("slerp", "base_model: BASE", "- {name: a, parameters: {t: 0.3}}\n  - {name: b, parameters: {t: 0.7}}"),
+        // Same density: the variants share one selection; then another density.
+        ("ties", "base_model: BASE", "- {name: a, models: {FT1: {weight: 0.0}}}\n  - {name: b}\n  - {name: c, models: {FT2: {weight: 0.9, density: 0.3}}}"),
+        ("breadcrumbs", "base_model: BASE", "- {name: a}\n  - {name: b, models: {FT1: {weight: 1.0}}}"),
+        ("dare_ties", "base_model: BASE", "- {name: a}\n  - {name: b, models: {FT1: {weight: 1.0}}}\n  - {name: c, parameters: {lambda: 0.5}}"),
+    ]
+
+    @Test("Sweeps of element-wise variants (run together, block by block) equal plain merges", arguments: togetherCases.indices)
+    func variantsRunTogether(_ index: Int) throws {
+        let (method, header, variants) = Self.togetherCases[index]
         for family in ["mistral", "llama"] {  // bf16-stored and f32-stored checkpoints
+            let m = "../../models/\(family)"
+            let models = method == "slerp"
+                ? "  - {model: \(m)/base}\n  - {model: \(m)/ft1}"
+                : method == "linear"
+                ? "  - {model: \(m)/base, parameters: {weight: 0.2}}\n  - {model: \(m)/ft1, parameters: {weight: 0.4}}\n  - {model: \(m)/ft2, parameters: {weight: 0.4}}"
+                : "  - {model: \(m)/ft1, parameters: {weight: 0.6, density: 0.5}}\n  - {model: \(m)/ft2, parameters: {weight: 0.4, density: 0.5}}"
             let yaml = """
-                merge_method: linear
+                merge_method: \(method)
+                \(header.replacingOccurrences(of: "BASE", with: "\(m)/base"))
                 models:
-                  - {model: ../../models/\(family)/base, parameters: {weight: 0.2}}
-                  - {model: ../../models/\(family)/ft1, parameters: {weight: 0.4}}
-                  - {model: ../../models/\(family)/ft2, parameters: {weight: 0.4}}
+                \(models)
+                parameters: {t: 0.5}
                 dtype: bfloat16
                 variants:
-                  - {name: a, models: {../../models/\(family)/ft1: {weight: 0.0}}}
-                  - {name: b}
-                  - {name: c, models: {../../models/\(family)/ft2: {weight: 0.9}}, parameters: {normalize: false}}
+                  \(variants.replacingOccurrences(of: "FT1", with: "\(m)/ft1").replacingOccurrences(of: "FT2", with: "\(m)/ft2"))
                 """
             let config = try ConfigParser().parse(yaml)
             let planner = Planner(searchDirectories: [fixtures.appendingPathComponent("merges/llama-linear-b")])
             let plans = try config.variants.map { (name: $0.name, plan: try planner.plan(config.applying($0))) }
-            let out = temporaryDirectory("sweep-\(family)").appendingPathComponent("sweep")
-            _ = try Merger.runSweep(plans, output: out, options: MergeOptions(threads: 2))
+            let out = temporaryDirectory("sweep-\(method)-\(family)").appendingPathComponent("sweep")
+            _ = try Merger.runSweep(plans, output: out, options: MergeOptions(threads: 2, seed: 11))
+            var outputs: [URL] = []
             for v in config.variants {
-                let single = temporaryDirectory("\(family)-\(v.name)").appendingPathComponent("one")
-                _ = try Merger.run(try planner.plan(config.applying(v)), output: single, options: MergeOptions(threads: 1))
-                #expect(try compare(out.appendingPathComponent(v.name), single) { _ in .bitExact }.isEmpty, "\(family) \(v.name)")
+                let single = temporaryDirectory("\(method)-\(family)-\(v.name)").appendingPathComponent("one")
+                _ = try Merger.run(try planner.plan(config.applying(v)), output: single, options: MergeOptions(threads: 1, seed: 11))
+                #expect(try compare(out.appendingPathComponent(v.name), single) { _ in .bitExact }.isEmpty, "\(method) \(family) \(v.name)")
+                outputs.append(out.appendingPathComponent(v.name))
             }
-            #expect(try !compare(out.appendingPathComponent("a"), out.appendingPathComponent("c")) { _ in .bitExact }.isEmpty)
+            #expect(try !compare(outputs[0], outputs[1]) { _ in .bitExact }.isEmpty, "\(method) \(family): variants differ")
         }
     }
 

@@ -142,10 +142,14 @@ public enum Merger {
                 let ios = plans.enumerated().map { v, plan in
                     TensorIO(task: plan.tasks[i], writer: writers[v], threads: threads, pool: pool, random: randoms[v])
                 }
-                if let kernels = sharedPassKernels(plans.map { $0.tasks[i] }, plans, ios) {
-                    do { try TensorIO.elementwiseStoredVariants(ios, kernels) } catch let e as CheckpointError {
-                        throw MergeError.output(e.description)
-                    }
+                let kernels: [StoredKernel]?
+                do {
+                    kernels = try sharedPassKernels(plans.map { $0.tasks[i] }, plans, ios)
+                    if let kernels { try TensorIO.elementwiseStoredVariants(ios, kernels) }
+                } catch let e as CheckpointError {
+                    throw MergeError.output(e.description)
+                }
+                if kernels != nil {
                     written += plans.reduce(0) { $0 + $1.tasks[i].outputBytes }
                     progress?.merge(finished: first.tasks[i], index: i, of: first.tasks.count, bytesWritten: written, totalBytes: totalBytes)
                     continue
@@ -178,18 +182,25 @@ public enum Merger {
 
     /// The variants' kernels when every variant of a tensor is one element-wise pass over the same
     /// stored inputs (then they run together); nil otherwise.
-    static func sharedPassKernels(_ tasks: [TensorTask], _ plans: [MergePlan], _ ios: [TensorIO]) -> [StoredKernel]? {
+    /// Whether a variant's kernel exists is decided before any of its passes, and alike for
+    /// variants with the same dtypes and inputs (so no random draw is made twice).
+    static func sharedPassKernels(_ tasks: [TensorTask], _ plans: [MergePlan], _ ios: [TensorIO]) throws -> [StoredKernel]? {
         let first = tasks[0]
         func same(_ a: TaskInput, _ b: TaskInput) -> Bool {
             a.location.file.path == b.location.file.path && a.location.info.byteRange == b.location.info.byteRange && a.dtype == b.dtype
         }
         for task in tasks {
-            guard task.computeDType.isComputed, task.inputs.count == first.inputs.count, task.count == first.count,
+            guard task.computeDType.isComputed, task.computeDType == first.computeDType, task.outDType == first.outDType,
+                  task.inputs.count == first.inputs.count, task.count == first.count,
                   zip(task.inputs, first.inputs).allSatisfy(same) else { return nil }
         }
+        let cache = PassCache()
         var kernels: [StoredKernel] = []
         for (v, plan) in plans.enumerated() {
-            guard let kernel = plan.method.storedKernel(tasks[v], ios[v]) else { return nil }
+            guard let kernel = try plan.method.storedKernel(tasks[v], ios[v], cache) else {
+                precondition(v == 0, "\(plan.method.name): a stored kernel for some variants of a tensor but not all")
+                return nil
+            }
             kernels.append(kernel)
         }
         return kernels

@@ -188,25 +188,15 @@ public final class TensorIO {
     /// Whether every input is stored in the compute dtype (then the fused kernels apply).
     public var inputsInComputeDType: Bool { task.inputs.allSatisfy { $0.dtype == task.computeDType } }
 
-    /// Like `elementwise`, for fused kernels that read the stored inputs and write the stored
-    /// output themselves: `kernel(inputs, accumulator, output, count)` gets each input's bytes at
-    /// the block, a float scratch buffer, and where the block's output bytes go.
-    public func elementwiseStored(
-        _ kernel: (_ inputs: [UnsafeRawPointer], _ acc: UnsafeMutablePointer<Float>, _ out: UnsafeMutableRawPointer, _ count: Int) -> Void
-    ) throws {
-        let outSize = task.outDType.size
-        try runItems { _, range, staged, worker in
-            let scratch = pool.scratch(worker)
-            blocks(range) { offset, n in
-                kernel(zip(staged, task.inputs).map { $0 + offset * $1.dtype.size }, scratch.out, scratch.staging + offset * outSize, n)
-            }
-            try writer.write(task.outputName, byteOffset: range.lowerBound * outSize, bytes: scratch.staging, count: range.count * outSize)
-        }
+    /// Runs a fused kernel that reads the stored inputs and writes the stored output itself over
+    /// every block (see `StoredKernel`), and writes the result.
+    public func elementwiseStored(_ kernel: @escaping StoredKernel) throws {
+        try Self.elementwiseStoredVariants([self], [kernel])
     }
 
-    /// Several variants of one tensor (a sweep), each an element-wise kernel over the same stored
-    /// inputs: block by block, every kernel runs on the block while it is in cache, so the inputs
-    /// are read once for all variants; `ios[v]` writes variant v's output. `ios` share their inputs.
+    /// Several variants of one tensor (a sweep), each a `StoredKernel` over the same stored inputs:
+    /// block by block, every kernel runs on the block while it is in cache, so the inputs are read
+    /// once for all variants; `ios[v]` writes variant v's output. `ios` share their inputs.
     static func elementwiseStoredVariants(_ ios: [TensorIO], _ kernels: [StoredKernel]) throws {
         let io = ios[0]
         let outSizes = ios.map { $0.task.outDType.size }
@@ -216,26 +206,14 @@ public final class TensorIO {
             let staging = (0..<ios.count).map { io.pool.staging(worker, variant: $0) }
             io.blocks(range) { offset, n in
                 let inputs = zip(staged, io.task.inputs).map { $0 + offset * $1.dtype.size }
-                for (v, kernel) in kernels.enumerated() { kernel(inputs, scratch.out, staging[v] + offset * outSizes[v], n) }
+                for (v, kernel) in kernels.enumerated() {
+                    kernel(inputs, scratch.out, staging[v] + offset * outSizes[v], range.lowerBound + offset, n, worker)
+                }
             }
             for (v, variant) in ios.enumerated() {
                 try variant.writer.write(
                     variant.task.outputName, byteOffset: range.lowerBound * outSizes[v], bytes: staging[v], count: range.count * outSizes[v])
             }
-        }
-    }
-
-    /// Like `elementwiseStored`, also passing each block's offset in the tensor and the worker.
-    public func elementwiseStoredWithWorker(
-        _ kernel: (_ inputs: [UnsafeRawPointer], _ out: UnsafeMutableRawPointer, _ offset: Int, _ count: Int, _ worker: Int) -> Void
-    ) throws {
-        let outSize = task.outDType.size
-        try runItems { _, range, staged, worker in
-            let scratch = pool.scratch(worker)
-            blocks(range) { offset, n in
-                kernel(zip(staged, task.inputs).map { $0 + offset * $1.dtype.size }, scratch.staging + offset * outSize, range.lowerBound + offset, n, worker)
-            }
-            try writer.write(task.outputName, byteOffset: range.lowerBound * outSize, bytes: scratch.staging, count: range.count * outSize)
         }
     }
 

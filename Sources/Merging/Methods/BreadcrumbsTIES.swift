@@ -15,4 +15,7 @@ public struct BreadcrumbsTIES: MergeMethod {
 
     public func validate(_ task: TensorTask) throws { try engine.validate(task, method: name) }
     public func merge(_ task: TensorTask, _ io: TensorIO) throws { try engine.merge(task, io) }
+    public func storedKernel(_ task: TensorTask, _ io: TensorIO, _ cache: PassCache) throws -> StoredKernel? {
+        try engine.storedKernel(task, io, cache)
+    }
 }

@@ -17,4 +17,7 @@ public struct DARELinear: MergeMethod {
     public func validate(_ task: TensorTask) throws { try engine.validate(task, method: name) }
     public func bernoulliDraws(_ task: TensorTask) -> [BernoulliDraw]? { engine.bernoulliDraws(task) }
     public func merge(_ task: TensorTask, _ io: TensorIO) throws { try engine.merge(task, io) }
+    public func storedKernel(_ task: TensorTask, _ io: TensorIO, _ cache: PassCache) throws -> StoredKernel? {
+        try engine.storedKernel(task, io, cache)
+    }
 }

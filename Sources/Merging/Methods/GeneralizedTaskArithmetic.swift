@@ -57,51 +57,116 @@ struct GeneralizedTaskArithmetic: Sendable {
 
     func merge(_ task: TensorTask, _ io: TensorIO) throws {
         guard let b = task.baseIndex else { preconditionFailure("planner guarantees a base") }
-        let d = task.computeDType
-        let others = task.nonBase
-        guard !others.isEmpty else {
+        guard !task.nonBase.isEmpty else {
             try io.elementwise { block in block.out.update(from: block.inputs[b], count: block.count) }
             return
         }
+        if let kernel = try storedKernel(task, io, PassCache()) {
+            try io.elementwiseStored(kernel)
+            return
+        }
+        let prepared = try prepare(task, io, PassCache())
+        let d = task.computeDType
+        try io.elementwiseWithWorker { block, worker in
+            let (inputs, blockLocal) = prepared.kernelInputs(
+                offset: block.offset, count: block.count, worker: worker, values: { UnsafeRawPointer(block.inputs[$0]) }
+            ) { j, bits in
+                Fused.deltaMagnitudeBits(block.inputs[j], block.inputs[b], compute: d, into: bits, count: block.count)
+            }
+            TaskVectorKernel.merge(
+                base: block.inputs[b], inputs: inputs, compute: d, options: prepared.options, offset: blockLocal ? 0 : block.offset,
+                count: block.count, into: block.out)
+        }
+    }
+
+    /// The common case, bf16 checkpoints merged in bf16: the kernel reads the stored inputs and
+    /// writes the stored output, after the sparsification passes (shared through `cache` by sweep
+    /// variants with the same sparsification, when it draws nothing at random).
+    func storedKernel(_ task: TensorTask, _ io: TensorIO, _ cache: PassCache) throws -> StoredKernel? {
+        guard let b = task.baseIndex, !task.nonBase.isEmpty, task.computeDType == .bf16, task.outDType == .bf16,
+              io.inputsInComputeDType else { return nil }
+        let prepared = try prepare(task, io, cache)
+        return { stored, _, out, offset, count, worker in
+            let (inputs, blockLocal) = prepared.kernelInputs(offset: offset, count: count, worker: worker, values: { stored[$0] }) { j, bits in
+                Fused.deltaMagnitudeBits(stored[j], .bf16, stored[b], .bf16, compute: .bf16, into: bits, count: count)
+            }
+            // Block-local masks are indexed from 0; whole-tensor masks (random, empty) by element.
+            TaskVectorKernel.mergeStoredBF16(
+                base: stored[b], inputs: inputs, options: prepared.options, offset: blockLocal ? 0 : offset, count: count, into: out)
+        }
+    }
+
+    /// The sparsification passes and everything the element-wise kernel needs.
+    func prepare(_ task: TensorTask, _ io: TensorIO, _ cache: PassCache) throws -> Prepared {
+        guard let b = task.baseIndex else { preconditionFailure("planner guarantees a base") }
+        let d = task.computeDType
+        let others = task.nonBase
         let rescale = task.flag("rescale")
-        let pass = SparsificationPass(io: io, task: task, base: b)
-        let sparsified = try pass.runAll(
-            sparsifier, models: others,
-            density: others.map { task.number("density", input: $0) ?? 1 },
-            gamma: others.map { task.number("gamma", input: $0) ?? 0.01 },
-            epsilon: others.map { task.number("epsilon", input: $0) ?? 0.15 },
-            rescale: rescale)
+        let density = others.map { task.number("density", input: $0) ?? 1 }
+        let gamma = others.map { task.number("gamma", input: $0) ?? 0.01 }
+        let epsilon = others.map { task.number("epsilon", input: $0) ?? 0.15 }
+        func sparsify() throws -> [SparsifiedDelta] {
+            try SparsificationPass(io: io, task: task, base: b)
+                .runAll(sparsifier, models: others, density: density, gamma: gamma, epsilon: epsilon, rescale: rescale)
+        }
+        let random = sparsifier == .random || sparsifier == .della
+        let sparsified = random ? try sparsify() : try cache.value("sparsify \(sparsifier) \(d) \(density) \(gamma) \(rescale)", sparsify)
         let weights = others.map { Rounding.round(task.number("weight", input: $0) ?? 0, to: d) }
         var divisor = Rounding.round(weights.dropFirst().reduce(weights[0], +), to: d)
         if abs(divisor) < 1e-8 { divisor = 1 }
         let lambda = task.number("lambda") ?? 1
         let options = TaskVectorKernel.Options(
             consensus: consensus, normalize: task.flag("normalize"), divisor: divisor, lambda: lambda != 1 ? Float(lambda) : nil)
-        // Magnitude selections: per work item a band of |δ| (ties at a boundary all kept or all
-        // dropped); only the item where a boundary's tie quota runs out builds a block mask from
-        // the block's deltas, with the item's running tie counters (its blocks arrive in order on
-        // one worker).
-        let selected = sparsified.indices.filter { sparsified[$0].selection != nil }
-        let blockMasks = (0..<io.workers).map { _ in selected.map { _ in Bitmask(count: TensorIO.blockSize) } }
-        let magnitudes = UnsafeMutablePointer<UInt32>.allocate(capacity: TensorIO.blockSize * io.workers)
-        defer { magnitudes.deallocate() }
-        let counters = UnsafeMutablePointer<(Int, Int)>.allocate(capacity: max(1, io.items * selected.count))
-        defer { counters.deallocate() }
-        for item in 0..<io.items {
-            for (q, k) in selected.enumerated() {
-                counters[item * selected.count + q] = (sparsified[k].selection!.tiesLo[item], sparsified[k].selection!.tiesHi[item])
+        return Prepared(sparsified: sparsified, weights: weights, options: options, models: others, items: io.items, workers: io.workers)
+    }
+
+    /// A task's sparsified deltas, weights and options, with the per-worker state of the merge
+    /// pass. Magnitude selections: per work item a band of |δ| (ties at a boundary all kept or all
+    /// dropped); only the item where a boundary's tie quota runs out builds a block mask from the
+    /// block's deltas, with the item's running tie counters (its blocks arrive in order on one worker).
+    final class Prepared: @unchecked Sendable {
+        // Sendable: worker w only touches its own block masks and magnitude buffer, and item i's
+        // counters are only touched by the worker running item i.
+        let sparsified: [SparsifiedDelta]
+        let weights: [Float]
+        let options: TaskVectorKernel.Options
+        let models: [Int]
+        let selected: [Int]
+        let blockMasks: [[Bitmask]]
+        let magnitudes: UnsafeMutablePointer<UInt32>
+        let counters: UnsafeMutablePointer<(Int, Int)>
+
+        init(sparsified: [SparsifiedDelta], weights: [Float], options: TaskVectorKernel.Options, models: [Int], items: Int, workers: Int) {
+            self.sparsified = sparsified
+            self.weights = weights
+            self.options = options
+            self.models = models
+            let selected = sparsified.indices.filter { sparsified[$0].selection != nil }
+            self.selected = selected
+            blockMasks = (0..<workers).map { _ in selected.map { _ in Bitmask(count: TensorIO.blockSize) } }
+            magnitudes = .allocate(capacity: TensorIO.blockSize * workers)
+            counters = .allocate(capacity: max(1, items * selected.count))
+            for item in 0..<items {
+                for (q, k) in selected.enumerated() {
+                    counters[item * selected.count + q] = (sparsified[k].selection!.tiesLo[item], sparsified[k].selection!.tiesHi[item])
+                }
             }
         }
-        let box = UncheckedBox((magnitudes, counters))
-        // Per block: the kernel's inputs, with each model's keep mask or band (`magnitudesOf` writes
-        // a model's |δ| bit patterns for the block into a buffer, only where a tie quota runs out in
-        // the block's item), and whether the masks are block-local (indexed from 0).
+
+        deinit {
+            magnitudes.deallocate()
+            counters.deallocate()
+        }
+
+        /// Per block: the kernel's inputs, with each model's keep mask or band (`magnitudesOf` writes
+        /// a model's |δ| bit patterns for the block into a buffer, only where a tie quota runs out in
+        /// the block's item), and whether the masks are block-local (indexed from 0).
         func kernelInputs(
             offset: Int, count: Int, worker: Int, values: (_ model: Int) -> UnsafeRawPointer,
             magnitudesOf: (_ model: Int, _ into: UnsafeMutablePointer<UInt32>) -> Void
         ) -> (inputs: [TaskVectorInput], blockLocal: Bool) {
             var keeps = sparsified.map(\.keep)
-            var bands = [MagnitudeBand?](repeating: nil, count: others.count)
+            var bands = [MagnitudeBand?](repeating: nil, count: models.count)
             var blockLocal = false
             let item = offset / TensorIO.itemSize
             for (q, k) in selected.enumerated() {
@@ -110,41 +175,19 @@ struct GeneralizedTaskArithmetic: Sendable {
                     bands[k] = band
                     continue
                 }
-                let bits = box.value.0 + worker * TensorIO.blockSize
-                magnitudesOf(others[k], bits)
+                let bits = magnitudes + worker * TensorIO.blockSize
+                magnitudesOf(models[k], bits)
                 let mask = blockMasks[worker][q]
-                selection.fill(bits, count: count, into: mask.words, counters: &box.value.1[item * selected.count + q])
+                selection.fill(bits, count: count, into: mask.words, counters: &counters[item * selected.count + q])
                 keeps[k] = mask
                 blockLocal = true
             }
-            let inputs = others.enumerated().map { k, j in
+            let inputs = models.enumerated().map { k, j in
                 TaskVectorInput(
                     x: values(j), weight: weights[k], keep: keeps[k], band: bands[k],
                     scale: sparsified[k].scale, scaleDType: sparsified[k].scaleDType)
             }
             return (inputs, blockLocal)
-        }
-        if d == .bf16 && task.outDType == .bf16 && io.inputsInComputeDType {
-            // The common case (bf16 checkpoints): read the stored inputs, write the stored output.
-            try io.elementwiseStoredWithWorker { stored, out, offset, count, worker in
-                let (inputs, blockLocal) = kernelInputs(offset: offset, count: count, worker: worker, values: { stored[$0] }) { j, bits in
-                    Fused.deltaMagnitudeBits(stored[j], .bf16, stored[b], .bf16, compute: .bf16, into: bits, count: count)
-                }
-                // Block-local masks are indexed from 0; whole-tensor masks (random, empty) by element.
-                TaskVectorKernel.mergeStoredBF16(
-                    base: stored[b], inputs: inputs, options: options, offset: blockLocal ? 0 : offset, count: count, into: out)
-            }
-            return
-        }
-        try io.elementwiseWithWorker { block, worker in
-            let (inputs, blockLocal) = kernelInputs(
-                offset: block.offset, count: block.count, worker: worker, values: { UnsafeRawPointer(block.inputs[$0]) }
-            ) { j, bits in
-                Fused.deltaMagnitudeBits(block.inputs[j], block.inputs[b], compute: d, into: bits, count: block.count)
-            }
-            TaskVectorKernel.merge(
-                base: block.inputs[b], inputs: inputs, compute: d, options: options, offset: blockLocal ? 0 : block.offset,
-                count: block.count, into: block.out)
         }
     }
 }

@@ -19,13 +19,13 @@ public struct Linear: MergeMethod {
     public init() {}
 
     /// Inputs stored in the compute dtype: the fused kernels read and write stored bytes.
-    public func storedKernel(_ task: TensorTask, _ io: TensorIO) -> StoredKernel? {
+    public func storedKernel(_ task: TensorTask, _ io: TensorIO, _ cache: PassCache) -> StoredKernel? {
         guard io.inputsInComputeDType else { return nil }
         let weights = task.inputs.indices.map { Float(task.number("weight", input: $0) ?? 0) }
         let total = weights.dropFirst().reduce(weights[0], +)
         let divisor: Float? = task.flag("normalize") ? total : nil
         let compute = task.computeDType, out = task.outDType
-        return { inputs, acc, dst, n in
+        return { inputs, acc, dst, _, n, _ in
             for (j, w) in weights.enumerated() {
                 Fused.multiplyAccumulate(inputs[j], compute, w, into: acc, count: n, first: j == 0)
             }
@@ -34,7 +34,7 @@ public struct Linear: MergeMethod {
     }
 
     public func merge(_ task: TensorTask, _ io: TensorIO) throws {
-        if let kernel = storedKernel(task, io) {
+        if let kernel = storedKernel(task, io, PassCache()) {
             try io.elementwiseStored(kernel)
             return
         }

@@ -64,24 +64,40 @@ public protocol MergeMethod: Sendable {
     func bernoulliDraws(_ task: TensorTask) -> [BernoulliDraw]?
     /// Merges one output tensor, reading its inputs and writing its output through `io`.
     func merge(_ task: TensorTask, _ io: TensorIO) throws
-    /// The whole merge of `task` as one element-wise kernel over the stored inputs, when the method
-    /// is that for this task (nil otherwise). A sweep runs such variants together block by block,
-    /// reading each block of the inputs once for all of them.
-    func storedKernel(_ task: TensorTask, _ io: TensorIO) -> StoredKernel?
+    /// The merge of `task` as one element-wise kernel over the stored inputs, after whatever passes
+    /// it needs first (norms, selections: results that variants of a sweep share go through
+    /// `cache`), or nil when the method is not that for this task — decided before any pass runs.
+    /// A sweep runs such variants together block by block, reading each block of the inputs once.
+    func storedKernel(_ task: TensorTask, _ io: TensorIO, _ cache: PassCache) throws -> StoredKernel?
 }
 
-/// An element-wise kernel over stored inputs: `(inputs at the block, float scratch, output bytes
-/// at the block, count)` (see `TensorIO.elementwiseStored`).
+/// An element-wise kernel over stored inputs: `(each input's bytes at the block, a float scratch
+/// buffer of a block, where the block's output bytes go, the block's first element in the tensor,
+/// count, worker)`. Blocks of one work item arrive in order on one worker.
 public typealias StoredKernel = @Sendable (
-    _ inputs: [UnsafeRawPointer], _ acc: UnsafeMutablePointer<Float>, _ out: UnsafeMutableRawPointer, _ count: Int
+    _ inputs: [UnsafeRawPointer], _ acc: UnsafeMutablePointer<Float>, _ out: UnsafeMutableRawPointer,
+    _ offset: Int, _ count: Int, _ worker: Int
 ) -> Void
+
+/// Results of preparatory passes over one tensor's inputs, shared by the variants of a sweep (they
+/// read the same inputs): keyed by what the result depends on besides the inputs.
+public final class PassCache {
+    private var values: [String: Any] = [:]
+    public init() {}
+    func value<T>(_ key: String, _ make: () throws -> T) rethrows -> T {
+        if let v = values[key] as? T { return v }
+        let v = try make()
+        values[key] = v
+        return v
+    }
+}
 
 extension MergeMethod {
     public func validate(_ task: TensorTask) throws {}
     public func resultDType(compute: DType) -> DType { compute }
     public var tensorBuffers: Int { 0 }
     public func bernoulliDraws(_ task: TensorTask) -> [BernoulliDraw]? { nil }
-    public func storedKernel(_ task: TensorTask, _ io: TensorIO) -> StoredKernel? { nil }
+    public func storedKernel(_ task: TensorTask, _ io: TensorIO, _ cache: PassCache) throws -> StoredKernel? { nil }
 
     public func spec(_ name: String) -> ParameterSpec? { parameters.first { $0.name == name } }
 }

@@ -26,16 +26,8 @@ public struct SLERP: MergeMethod {
             return
         }
         let t = Float(task.number("t") ?? 0)
-        if io.inputsInComputeDType {
-            let d = task.computeDType, out = task.outDType
-            let sums = try io.reduceStored(width: 3) { inputs, n in
-                let s = Fused.slerpSums(inputs[a], inputs[b], d, count: n)
-                return [s.0, s.1, s.2]
-            }
-            let (ca, cb) = Self.coefficients(t: t, sumA2: sums[0], sumB2: sums[1], dotAB: sums[2])
-            try io.elementwiseStored { inputs, _, dst, n in
-                Fused.combine(ca, inputs[a], cb, inputs[b], compute: d, out: out, into: dst, count: n)
-            }
+        if let kernel = try storedKernel(task, io, PassCache()) {
+            try io.elementwiseStored(kernel)
             return
         }
         let sums = try io.reduce(.whole, width: 3) { block, acc in
@@ -46,6 +38,23 @@ public struct SLERP: MergeMethod {
         let (ca, cb) = Self.coefficients(t: t, sumA2: sums[0], sumB2: sums[1], dotAB: sums[2])
         try io.elementwise { block in
             Kernels.combine(ca, block.inputs[a], cb, block.inputs[b], into: block.out, count: block.count)
+        }
+    }
+
+    /// Inputs stored in the compute dtype: one pass for the norms and the dot product (the same for
+    /// every `t`, so variants of a sweep share it), then the fused interpolation.
+    public func storedKernel(_ task: TensorTask, _ io: TensorIO, _ cache: PassCache) throws -> StoredKernel? {
+        guard let b = task.nonBase.first, let a = task.baseIndex, io.inputsInComputeDType else { return nil }
+        let d = task.computeDType, out = task.outDType
+        let sums = try cache.value("slerp sums \(d)") {
+            try io.reduceStored(width: 3) { inputs, n in
+                let s = Fused.slerpSums(inputs[a], inputs[b], d, count: n)
+                return [s.0, s.1, s.2]
+            }
+        }
+        let (ca, cb) = Self.coefficients(t: Float(task.number("t") ?? 0), sumA2: sums[0], sumB2: sums[1], dotAB: sums[2])
+        return { inputs, _, dst, _, n, _ in
+            Fused.combine(ca, inputs[a], cb, inputs[b], compute: d, out: out, into: dst, count: n)
         }
     }
 

@@ -24,25 +24,30 @@ public struct TaskArithmetic: MergeMethod {
 
     public init() {}
 
-    public func merge(_ task: TensorTask, _ io: TensorIO) throws {
+    /// Inputs stored in the compute dtype: the fused kernels read and write stored bytes.
+    public func storedKernel(_ task: TensorTask, _ io: TensorIO, _ cache: PassCache) -> StoredKernel? {
         guard let b = task.baseIndex else { preconditionFailure("planner guarantees a base") }
         let d = task.computeDType
         let others = task.nonBase
+        guard io.inputsInComputeDType, !others.isEmpty else { return nil }
         let weights = others.map { Rounding.round(task.number("weight", input: $0) ?? 0, to: d) }
-        var divisor = Rounding.round(weights.reduce(Float(0), +), to: d)
-        if abs(divisor) < 1e-8 { divisor = 1 }
-        let normalize = task.flag("normalize")
+        let sum = Rounding.round(weights.reduce(Float(0), +), to: d)
+        let divisor: Float? = task.flag("normalize") ? (abs(sum) < 1e-8 ? 1 : sum) : nil
         let lambda = task.number("lambda") ?? 1
-        if io.inputsInComputeDType && !others.isEmpty {
-            let out = task.outDType
-            try io.elementwiseStored { inputs, acc, dst, n in
-                for (k, j) in others.enumerated() {
-                    Fused.addWeightedDelta(inputs[j], base: inputs[b], d, weights[k], into: acc, count: n, first: k == 0)
-                }
-                Fused.finishTaskArithmetic(
-                    acc, base: inputs[b], compute: d, divisor: normalize ? divisor : nil,
-                    lambda: lambda != 1 ? Float(lambda) : nil, out: out, into: dst, count: n)
+        let out = task.outDType
+        return { inputs, acc, dst, _, n, _ in
+            for (k, j) in others.enumerated() {
+                Fused.addWeightedDelta(inputs[j], base: inputs[b], d, weights[k], into: acc, count: n, first: k == 0)
             }
+            Fused.finishTaskArithmetic(
+                acc, base: inputs[b], compute: d, divisor: divisor,
+                lambda: lambda != 1 ? Float(lambda) : nil, out: out, into: dst, count: n)
+        }
+    }
+
+    public func merge(_ task: TensorTask, _ io: TensorIO) throws {
+        if let kernel = storedKernel(task, io, PassCache()) {
+            try io.elementwiseStored(kernel)
             return
         }
         // Inputs stored in another dtype: the shared task-vector kernel (same math, widened blocks).

@@ -130,19 +130,8 @@ func compareMostlyClose(_ actual: URL, _ expected: URL, share: Double, relative:
 /// choice among equal magnitudes is arbitrary). Boundaries are found here by plain sorting.
 enum TieBoundaryCheck {
     static func compare(_ actual: URL, _ expected: URL, _ plan: MergePlan) throws -> [String] {
-        let a = try loadTensors(actual), e = try loadTensors(expected)
-        var problems: [String] = []
-        if Set(a.keys) != Set(e.keys) { problems.append("tensor names differ") }
-        for task in plan.tasks {
-            guard let x = a[task.outputName], let y = e[task.outputName] else { continue }
-            if x.bytes == y.bytes { continue }
+        try differingTensors(actual, expected, plan) { task, x, y, values, b in
             let d = task.computeDType
-            let values = task.inputs.map { input -> [Float] in
-                var v = [Float](repeating: 0, count: task.count)
-                v.withUnsafeMutableBufferPointer { Convert.widen(input.location.data, input.dtype, count: task.count, into: $0.baseAddress!) }
-                return v.map { Rounding.round($0, to: d) }
-            }
-            guard let b = task.baseIndex else { problems.append("\(task.outputName): no base"); continue }
             var boundaries: [(Int, Set<Float>)] = []
             for j in task.nonBase {
                 let mags = (0..<task.count).map { Rounding.round(values[j][$0] - values[b][$0], to: d).magnitude }
@@ -171,10 +160,32 @@ enum TieBoundaryCheck {
                 }
                 if !atBoundary { outside += 1 }
             }
-            if outside > 0 { problems.append("\(task.outputName): \(outside) of \(differing) differing elements are not at a tied selection boundary") }
+            return outside > 0 ? "\(task.outputName): \(outside) of \(differing) differing elements are not at a tied selection boundary" : nil
         }
-        return problems
     }
+}
+
+/// For each planned tensor whose bytes differ between two outputs: `body(task, ours, expected,
+/// every input's values in the compute dtype, the base's index)` returns a problem or nil.
+func differingTensors(
+    _ actual: URL, _ expected: URL, _ plan: MergePlan,
+    _ body: (TensorTask, LoadedTensor, LoadedTensor, [[Float]], Int) -> String?
+) throws -> [String] {
+    let a = try loadTensors(actual), e = try loadTensors(expected)
+    var problems: [String] = []
+    if Set(a.keys) != Set(e.keys) { problems.append("tensor names differ") }
+    for task in plan.tasks {
+        guard let x = a[task.outputName], let y = e[task.outputName] else { continue }
+        if x.bytes == y.bytes { continue }
+        let values = task.inputs.map { input -> [Float] in
+            var v = [Float](repeating: 0, count: task.count)
+            v.withUnsafeMutableBufferPointer { Convert.widen(input.location.data, input.dtype, count: task.count, into: $0.baseAddress!) }
+            return v.map { Rounding.round($0, to: task.computeDType) }
+        }
+        guard let b = task.baseIndex else { problems.append("\(task.outputName): no base"); continue }
+        if let problem = body(task, x, y, values, b) { problems.append(problem) }
+    }
+    return problems
 }
 
 /// For sce with `select_topk` on bf16/f16 deltas: the variances have many equal values and
@@ -183,20 +194,9 @@ enum TieBoundaryCheck {
 /// `ulps` ulp@absmax (the kept subset moves the per-model mean squares, hence every output a little).
 enum SCETieCheck {
     static func compare(_ actual: URL, _ expected: URL, _ plan: MergePlan, ulps: Float) throws -> [String] {
-        let a = try loadTensors(actual), e = try loadTensors(expected)
-        var problems: [String] = []
-        if Set(a.keys) != Set(e.keys) { problems.append("tensor names differ") }
         let topk = plan.tasks.first?.number("select_topk") ?? 1
-        for task in plan.tasks {
-            guard let x = a[task.outputName], let y = e[task.outputName] else { continue }
-            if x.bytes == y.bytes { continue }
+        return try differingTensors(actual, expected, plan) { task, x, y, values, b in
             let d = task.computeDType
-            let values = task.inputs.map { input -> [Float] in
-                var v = [Float](repeating: 0, count: task.count)
-                v.withUnsafeMutableBufferPointer { Convert.widen(input.location.data, input.dtype, count: task.count, into: $0.baseAddress!) }
-                return v.map { Rounding.round($0, to: d) }
-            }
-            guard let b = task.baseIndex else { problems.append("\(task.outputName): no base"); continue }
             let variance = (0..<task.count).map { i -> Float in
                 let deltas = task.nonBase.map { Double(Rounding.round(values[$0][i] - values[b][i], to: d)) }
                 let mean = deltas.reduce(0, +) / Double(deltas.count)
@@ -210,8 +210,7 @@ enum SCETieCheck {
             for i in 0..<task.count where x.values[i] != y.values[i] {
                 if variance[i] == boundary { tied += 1 } else if !(abs(x.values[i] - y.values[i]) <= limit) { outside += 1 }
             }
-            if outside > 0 { problems.append("\(task.outputName): \(outside) elements off by more than \(ulps) ulp@absmax away from the boundary variance (\(tied) differ at it)") }
+            return outside > 0 ? "\(task.outputName): \(outside) elements off by more than \(ulps) ulp@absmax away from the boundary variance (\(tied) differ at it)" : nil
         }
-        return problems
     }
 }

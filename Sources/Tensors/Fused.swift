@@ -29,6 +29,15 @@ extension DType {
         default: F32Format.load(p, i)
         }
     }
+
+    /// Stores `x` (rounded to nearest even) as element `i` of data of this (floating-point) dtype.
+    @inline(__always) public func store(_ x: Float, _ p: UnsafeMutableRawPointer, _ i: Int) {
+        switch self {
+        case .bf16: BF16Format.store(x, p, i)
+        case .f16: F16Format.store(x, p, i)
+        default: F32Format.store(x, p, i)
+        }
+    }
 }
 
 public enum BF16Format: StorageFormat {

@@ -62,3 +62,13 @@ import Darwin
 enum ProcessInfoLite {
     static var activeProcessorCount: Int { Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
 }
+
+/// The user asked the process to stop (SIGINT/SIGTERM, set from a signal handler): long passes
+/// check it between work items and give up, so the caller can clean up and exit.
+public enum Interruption {
+    private static let flag = Atomic<Bool>(false)
+    /// Whether an interruption was requested.
+    public static var requested: Bool { flag.load(ordering: .relaxed) }
+    /// Requests an interruption (async-signal-safe: one atomic store).
+    public static func request() { flag.store(true, ordering: .relaxed) }
+}

@@ -32,6 +32,9 @@ struct MergeCommand: ParsableCommand {
             try execute()
         } catch let code as ExitCode {
             throw code
+        } catch let e as MergeError where e.code == .interrupted {
+            FileHandle.standardError.write(Data("\nerror: \(e.message)\n".utf8))
+            throw ExitCode(130)
         } catch {
             throw fail(error)
         }
@@ -68,7 +71,7 @@ struct MergeCommand: ParsableCommand {
         let options = MergeOptions(
             threads: threadCount, outShardSize: shardSize, overwrite: overwrite, seed: seed,
             writeModelCard: !noModelCard, copyTokenizer: !noCopyTokenizer)
-        let cleanup = InterruptCleanup(removing: Merger.temporaryFolder(for: URL(fileURLWithPath: output)))
+        let cleanup = InterruptCleanup()
         defer { cleanup.cancel() }
         let bar = ProgressBar(enabled: !quiet && !json && isatty(2) == 1)
         let summary = variants.isEmpty
@@ -164,40 +167,14 @@ enum PlanPrinter {
         s += "output: \(plan.tasks.count) tensors, \(formatCount(plan.parameterCount)) parameters, \(formatBytes(plan.outputBytes))"
         s += shardSize > 0 ? ", shards of at most \(shardSize) bytes\n" : ", one file\n"
         if plan.method.tensorBuffers > 0 {
-            let largest = plan.tasks.map(\.count).max() ?? 0, buffers = plan.method.tensorBuffers
-            s += "memory: about \(formatBytes(threads * perWorker + buffers * largest * 4)) — \(plan.method.name) holds \(buffers) "
-            s += "float32 buffer\(buffers == 1 ? "" : "s") the size of the largest tensor (\(formatCount(largest)) elements); inputs stream\n"
+            let largest = plan.tasks.map { $0.count * $0.computeDType.size }.max() ?? 0, buffers = plan.method.tensorBuffers
+            s += "memory: about \(formatBytes(threads * perWorker + buffers * largest)) — \(plan.method.name) holds \(buffers) "
+            s += "buffer\(buffers == 1 ? "" : "s") the size of the largest tensor in the compute dtype (\(formatBytes(largest))); inputs stream\n"
         } else {
             s += "memory: about \(formatBytes(threads * perWorker)) of working buffers for \(threads) thread\(threads == 1 ? "" : "s") "
             s += "(inputs are memory-mapped and released as they are consumed; no tensor is held whole)\n"
         }
         for w in plan.warnings { s += "warning: \(w)\n" }
         return s
-    }
-}
-
-/// On SIGINT/SIGTERM during a merge: remove the temporary output folder, say so, exit 130.
-final class InterruptCleanup: @unchecked Sendable {
-    // Sendable: the sources are created once and only cancelled afterwards.
-    private var sources: [any DispatchSourceSignal] = []
-
-    init(removing folder: URL) {
-        for sig in [SIGINT, SIGTERM] {
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler {
-                try? FileManager.default.removeItem(at: folder)
-                FileHandle.standardError.write(Data("\nerror: interrupted; the unfinished output was removed\n".utf8))
-                exit(130)
-            }
-            source.resume()
-            sources.append(source)
-        }
-    }
-
-    func cancel() {
-        for s in sources { s.cancel() }
-        signal(SIGINT, SIG_DFL)
-        signal(SIGTERM, SIG_DFL)
     }
 }

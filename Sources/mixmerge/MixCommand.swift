@@ -44,7 +44,7 @@ struct MixCommand: ParsableCommand {
     func run() throws {
         guard threads > 0 else { throw fail(MixError("--threads must be at least 1")) }
         let outputURL = URL(fileURLWithPath: output)
-        let cleanup = InterruptCleanup(removing: OutputFolder.temporary(for: outputURL))
+        let cleanup = InterruptWatcher(removing: OutputFolder.temporary(for: outputURL))
         defer { cleanup.cancel() }
         let summary: MixSummary
         do {

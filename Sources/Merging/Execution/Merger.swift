@@ -90,6 +90,7 @@ public enum Merger {
                 folders.append(folder)
             }
             let shards = try write(plans.map(\.1), into: folders, options: options, progress: progress)
+            try MergeError.checkInterruption()
             do { try OutputFolder.commit(temp, to: output) } catch { throw MergeError.output(error.message) }
             return MergeSummary(
                 method: first.method.name, output: output.path, tensors: first.tasks.count, parameters: first.parameterCount,
@@ -138,6 +139,7 @@ public enum Merger {
             if draws.allSatisfy({ $0 != nil }) { randoms[v].runAhead(draws.flatMap { $0! }) }
         }
         for i in first.tasks.indices {
+            try MergeError.checkInterruption()
             if plans.count > 1 {
                 let ios = plans.enumerated().map { v, plan in
                     TensorIO(task: plan.tasks[i], writer: writers[v], threads: threads, pool: pool, random: randoms[v])

@@ -134,6 +134,7 @@ public final class TensorIO {
     func runItems(_ body: (_ item: Int, _ range: Range<Int>, _ inputs: [UnsafeRawPointer], _ worker: Int) throws -> Void) throws {
         let failure = FailureBox()
         ParallelFor.run(count: itemCount, threads: threads) { item, worker in
+            if Interruption.requested { failure.set(MergeError.interrupted); return }
             let range = (item * Self.itemSize)..<min(task.count, (item + 1) * Self.itemSize)
             do {
                 try body(item, range, try stage(pool.scratch(worker), range), worker)

@@ -15,14 +15,15 @@ public struct Karcher: MergeMethod {
     public let parameters: [ParameterSpec] = [.number("max_iter", .global, default: 10), .number("tol", .global, default: 1e-5)]
     public let contract = MethodContract(base: .ordinaryInput, minNonBase: 1)
 
-    /// One float32 buffer the size of the tensor (the running mean u); inputs stream.
+    /// One buffer the size of the tensor in the compute dtype (the running mean u); inputs stream.
     public var tensorBuffers: Int { 1 }
 
     public init() {}
 
     /// Streams the inputs: a pass for the norms, one for the first mean, then per iteration one
     /// for ⟨u, Uᵢ⟩, one for ‖T‖ and one that moves u (T is recomputed where needed); only u is
-    /// held, as float32. A division of u by its norm is applied when u is next read.
+    /// held, in the compute dtype (every value of u is rounded to it, so it is stored exactly). A
+    /// division of u by its norm is applied when u is next read.
     public func merge(_ task: TensorTask, _ io: TensorIO) throws {
         let count = task.inputs.count
         if count == 1 {
@@ -50,9 +51,9 @@ public struct Karcher: MergeMethod {
         let weights = valid.map { Float(Double(alphas[$0]) / alphaSum) }
         @inline(__always) func unit(_ x: [UnsafeMutablePointer<Float>], _ i: Int, _ e: Int) -> Float { r(x[i][e] / norms[i]) }
 
-        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: max(1, n))
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(1, n) * d.size, alignment: 64)
         defer { buffer.deallocate() }
-        let mean = UncheckedBox(buffer)
+        let mean = MeanBuffer(bytes: buffer, dtype: d)
         /// A pending u ← u/‖u‖ (applied in place on the next read).
         var pending: Float?
         // u₀ = Σ wₖUₖ, then normalised (or the first valid unit vector when it vanishes).
@@ -61,7 +62,7 @@ public struct Karcher: MergeMethod {
             for e in 0..<block.count {
                 var m: Float = 0
                 for (k, i) in valid.enumerated() { m = r(m + r(weights[k] * unit(block.inputs, i, e))) }
-                mean.value[block.offset + e] = m
+                mean[block.offset + e] = m
                 s += Double(m) * Double(m)
             }
             sums.add(0, 0, s)
@@ -70,7 +71,7 @@ public struct Karcher: MergeMethod {
         if meanNorm < tol {
             let first = valid[0]
             _ = try io.reduce(.whole, width: 1) { block, _ in
-                for e in 0..<block.count { mean.value[block.offset + e] = unit(block.inputs, first, e) }
+                for e in 0..<block.count { mean[block.offset + e] = unit(block.inputs, first, e) }
             }
         } else {
             pending = meanNorm
@@ -79,8 +80,8 @@ public struct Karcher: MergeMethod {
             let divisor = pending
             let dotSums = try io.reduce(.whole, width: valid.count) { block, sums in
                 for e in 0..<block.count {
-                    if let divisor { mean.value[block.offset + e] = r(mean.value[block.offset + e] / divisor) }
-                    let m = Double(mean.value[block.offset + e])
+                    if let divisor { mean[block.offset + e] = r(mean[block.offset + e] / divisor) }
+                    let m = Double(mean[block.offset + e])
                     for (k, i) in valid.enumerated() { sums.add(0, k, m * Double(unit(block.inputs, i, e))) }
                 }
             }
@@ -103,7 +104,7 @@ public struct Karcher: MergeMethod {
             squares = try io.reduce(.whole, width: 1) { block, sums in
                 var s = 0.0
                 for e in 0..<block.count {
-                    let t = Double(tangent(block.inputs, e, mean.value[block.offset + e]))
+                    let t = Double(tangent(block.inputs, e, mean[block.offset + e]))
                     s += t * t
                 }
                 sums.add(0, 0, s)
@@ -114,9 +115,9 @@ public struct Karcher: MergeMethod {
             squares = try io.reduce(.whole, width: 1) { block, sums in
                 var total = 0.0
                 for e in 0..<block.count {
-                    let old = mean.value[block.offset + e]
+                    let old = mean[block.offset + e]
                     let m = r(r(c * old) + r(s * r(tangent(block.inputs, e, old) / tangentNorm)))
-                    mean.value[block.offset + e] = m
+                    mean[block.offset + e] = m
                     total += Double(m) * Double(m)
                 }
                 sums.add(0, 0, total)
@@ -128,10 +129,22 @@ public struct Karcher: MergeMethod {
         let divisor = pending
         try io.elementwise { block in
             for e in 0..<block.count {
-                var m = mean.value[block.offset + e]
+                var m = mean[block.offset + e]
                 if let divisor { m = r(m / divisor) }
                 block.out[e] = r(scale * m)
             }
         }
+    }
+}
+
+/// The running mean u in the compute dtype, read and written element by element by the passes'
+/// workers (each element by the worker of its block only).
+struct MeanBuffer: @unchecked Sendable {
+    let bytes: UnsafeMutableRawPointer
+    let dtype: DType
+
+    subscript(i: Int) -> Float {
+        get { dtype.load(bytes, i) }
+        nonmutating set { dtype.store(newValue, bytes, i) }
     }
 }

@@ -56,7 +56,7 @@ public protocol MergeMethod: Sendable {
     func validate(_ task: TensorTask) throws
     /// The dtype the method returns when `out_dtype` is not set (the compute dtype, except arcee_fusion).
     func resultDType(compute: DType) -> DType
-    /// How many float32 buffers the size of a tensor the method holds (0: it only streams).
+    /// How many buffers the size of a tensor, in the compute dtype, the method holds (0: it only streams).
     var tensorBuffers: Int { get }
     /// The Bernoulli masks `merge` will draw for `task`, in draw order, when they can be known
     /// before the tensor is read (then the merge's random stream is run ahead on another thread);

@@ -183,9 +183,9 @@ public enum Merger {
     }
 
     /// The variants' kernels when every variant of a tensor is one element-wise pass over the same
-    /// stored inputs (then they run together); nil otherwise.
-    /// Whether a variant's kernel exists is decided before any of its passes, and alike for
-    /// variants with the same dtypes and inputs (so no random draw is made twice).
+    /// stored inputs (then they run together); nil otherwise. Methods decide whether they have a
+    /// kernel before running any pass, alike for variants with the same dtypes and inputs, so a
+    /// nil comes from the first variant and no random draw is made twice.
     static func sharedPassKernels(_ tasks: [TensorTask], _ plans: [MergePlan], _ ios: [TensorIO]) throws -> [StoredKernel]? {
         let first = tasks[0]
         func same(_ a: TaskInput, _ b: TaskInput) -> Bool {

@@ -232,6 +232,7 @@ public final class TensorIO {
         let rows = task.count / max(1, rowLength)
         let perChunk = max(1, Self.itemSize / max(1, rowLength))
         ParallelFor.run(count: (rows + perChunk - 1) / perChunk, threads: threads) { chunk, _ in
+            if Interruption.requested { return }  // the next pass reports it
             let range = (chunk * perChunk)..<min(rows, (chunk + 1) * perChunk)
             let first = range.lowerBound * rowLength
             body(range, task.inputs.map { $0.location.data + first * $0.dtype.size })

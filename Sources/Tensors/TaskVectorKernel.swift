@@ -177,10 +177,19 @@ public enum TaskVectorKernel {
                 // sign and is not zero; sign(NaN) = 0 never agrees.
                 let t = bits(rd(total))
                 let sigma = (1 &- negative(t)) & (1 &- isNaN(t))
+                let negativeSum = negative(t)
                 var sum = V(), weights = V()
                 for j in 0..<m {
                     let db = bits(deltas[j])
-                    let agrees = mask(((sigma & positive(db)) | ((1 &- sigma) & negative(db))) & (1 &- isNaN(db)))
+                    let agrees: U
+                    if R.tracks {
+                        // No NaN can arise on this path: a Δ agrees when it is nonzero and its sign
+                        // bit is the sum's (a −0 sum votes +).
+                        let nonzero = (U(repeating: 0) &- (db & 0x7FFF_FFFF)) &>> 31
+                        agrees = mask(nonzero & (1 ^ (db &>> 31) ^ negativeSum))
+                    } else {
+                        agrees = mask(((sigma & positive(db)) | ((1 &- sigma) & negative(db))) & (1 &- isNaN(db)))
+                    }
                     let contribution = float(db & agrees)
                     let weight = float(bits(V(repeating: lanes[j].weight)) & agrees)
                     if j == 0 { sum = contribution; weights = weight } else { sum = sum + contribution; weights = weights + weight }

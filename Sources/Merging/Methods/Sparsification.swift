@@ -216,14 +216,16 @@ struct SparsificationPass {
         let models = requests.map(\.0)
         let items = io.items
         let bins = 65536
-        // Pass 1: per-item, per-model histograms of the high 16 bits of |δ|.
-        let high = UnsafeMutablePointer<Int32>.allocate(capacity: items * m * bins)
-        high.initialize(repeating: 0, count: items * m * bins)
+        // Pass 1: per-item, per-model histograms of the high 16 bits of |δ| (below 2¹⁵: the sign bit
+        // is clear), zeroed by the item's worker at its first block.
+        let highBins = 1 << 15
+        let high = UnsafeMutablePointer<Int32>.allocate(capacity: items * m * highBins)
         defer { high.deallocate() }
         let highBox = UncheckedBox(high)
-        try forEachMagnitudeBlock(models) { item, _, count, bits in
+        try forEachMagnitudeBlock(models) { item, offset, count, bits in
+            if offset == item * TensorIO.itemSize { (highBox.value + item * m * highBins).update(repeating: 0, count: m * highBins) }
             for k in 0..<m {
-                let h = highBox.value + (item * m + k) * bins
+                let h = highBox.value + (item * m + k) * highBins
                 let v = bits[k]
                 for i in 0..<count { h[Int(v[i] >> 16)] &+= 1 }
             }
@@ -231,17 +233,17 @@ struct SparsificationPass {
         var selections: [RankSelection] = []
         var needLow: [(k: Int, lo: (bin: Int, below: Int), hi: (bin: Int, below: Int))] = []
         for (k, request) in requests.enumerated() {
-            var total = [Int](repeating: 0, count: bins)
-            for item in 0..<items { let h = high + (item * m + k) * bins; for b in 0..<bins { total[b] += Int(h[b]) } }
-            let lo = total.withUnsafeBufferPointer { RadixSelect.locate($0.baseAddress!, bins: bins, rank: request.1.lowerBound) }
-            let hi = total.withUnsafeBufferPointer { RadixSelect.locate($0.baseAddress!, bins: bins, rank: request.1.upperBound - 1) }
+            var total = [Int](repeating: 0, count: highBins)
+            for item in 0..<items { let h = high + (item * m + k) * highBins; for b in 0..<highBins { total[b] += Int(h[b]) } }
+            let lo = total.withUnsafeBufferPointer { RadixSelect.locate($0.baseAddress!, bins: highBins, rank: request.1.lowerBound) }
+            let hi = total.withUnsafeBufferPointer { RadixSelect.locate($0.baseAddress!, bins: highBins, rank: request.1.upperBound - 1) }
             var sel = RankSelection(ranks: request.1, tLo: UInt32(lo.bin) << 16, tHi: UInt32(hi.bin) << 16, belowLo: lo.below, belowHi: hi.below,
                                     tiesLo: [Int](repeating: 0, count: items + 1), tiesHi: [Int](repeating: 0, count: items + 1))
             if compute == .bf16 {
                 // bfloat16 deltas have zero low bits: the high bin is the value.
                 for item in 0..<items {
-                    sel.tiesLo[item + 1] = sel.tiesLo[item] + Int(high[(item * m + k) * bins + lo.bin])
-                    sel.tiesHi[item + 1] = sel.tiesHi[item] + Int(high[(item * m + k) * bins + hi.bin])
+                    sel.tiesLo[item + 1] = sel.tiesLo[item] + Int(high[(item * m + k) * highBins + lo.bin])
+                    sel.tiesHi[item + 1] = sel.tiesHi[item] + Int(high[(item * m + k) * highBins + hi.bin])
                 }
             } else {
                 needLow.append((k, lo, hi))

@@ -186,6 +186,11 @@ public final class TensorIO {
         }
     }
 
+    /// The output is input `j`'s values (rounded to the compute dtype, or to `resultDType`).
+    public func copyInput(_ j: Int, roundingTo resultDType: DType? = nil) throws {
+        try elementwise(roundingTo: resultDType) { block in block.out.update(from: block.inputs[j], count: block.count) }
+    }
+
     /// Whether every input is stored in the compute dtype (then the fused kernels apply).
     public var inputsInComputeDType: Bool { task.inputs.allSatisfy { $0.dtype == task.computeDType } }
 

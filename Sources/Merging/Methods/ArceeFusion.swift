@@ -26,7 +26,7 @@ public struct ArceeFusion: MergeMethod {
     /// importances computed where sampled, then the element-wise pass.
     public func merge(_ task: TensorTask, _ io: TensorIO) throws {
         guard let a = task.baseIndex, let b = task.nonBase.first else {
-            try io.elementwise { block in block.out.update(from: block.inputs[0], count: block.count) }
+            try io.copyInput(0)
             return
         }
         let d = task.computeDType

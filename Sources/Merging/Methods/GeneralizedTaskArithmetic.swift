@@ -58,7 +58,7 @@ struct GeneralizedTaskArithmetic: Sendable {
     func merge(_ task: TensorTask, _ io: TensorIO) throws {
         guard let b = task.baseIndex else { preconditionFailure("planner guarantees a base") }
         guard !task.nonBase.isEmpty else {
-            try io.elementwise { block in block.out.update(from: block.inputs[b], count: block.count) }
+            try io.copyInput(b)
             return
         }
         if let kernel = try storedKernel(task, io, PassCache()) {

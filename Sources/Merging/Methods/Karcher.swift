@@ -27,7 +27,7 @@ public struct Karcher: MergeMethod {
     public func merge(_ task: TensorTask, _ io: TensorIO) throws {
         let count = task.inputs.count
         if count == 1 {
-            try io.elementwise { block in block.out.update(from: block.inputs[0], count: block.count) }
+            try io.copyInput(0)
             return
         }
         let d = task.computeDType

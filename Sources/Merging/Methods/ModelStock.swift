@@ -24,7 +24,7 @@ public struct ModelStock: MergeMethod {
         guard others.count >= 2 else {
             // Too few inputs for this tensor: nothing to average.
             let only = others.first ?? b
-            try io.elementwise { block in block.out.update(from: block.inputs[only], count: block.count) }
+            try io.copyInput(only)
             return
         }
         let d = task.computeDType

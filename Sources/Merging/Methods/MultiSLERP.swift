@@ -62,7 +62,7 @@ public struct MultiSLERP: MergeMethod {
     public func merge(_ task: TensorTask, _ io: TensorIO) throws {
         let others = task.nonBase
         if others.count == 1 {
-            try io.elementwise { block in block.out.update(from: block.inputs[others[0]], count: block.count) }
+            try io.copyInput(others[0])
             return
         }
         let d = task.computeDType

@@ -16,7 +16,7 @@ public struct NearSwap: MergeMethod {
 
     public func merge(_ task: TensorTask, _ io: TensorIO) throws {
         guard let a = task.baseIndex, let b = task.nonBase.first else {
-            try io.elementwise { block in block.out.update(from: block.inputs[0], count: block.count) }
+            try io.copyInput(0)
             return
         }
         let d = task.computeDType

@@ -28,7 +28,7 @@ public struct NuSLERP: MergeMethod {
         let others = task.nonBase
         guard others.count == 2 else {
             // Only one model has this (optional) tensor: pass it through.
-            try io.elementwise { block in block.out.update(from: block.inputs[others.first ?? 0], count: block.count) }
+            try io.copyInput(others.first ?? 0)
             return
         }
         let (i1, i2) = (others[0], others[1])

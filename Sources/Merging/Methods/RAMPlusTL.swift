@@ -29,7 +29,7 @@ public struct RAMPlusTL: MergeMethod {
         guard let b = task.baseIndex else { preconditionFailure("planner guarantees a base") }
         let others = task.nonBase
         guard !others.isEmpty else {
-            try io.elementwise(roundingTo: .f32) { block in block.out.update(from: block.inputs[b], count: block.count) }
+            try io.copyInput(b, roundingTo: .f32)
             return
         }
         let epsilon = task.number("epsilon") ?? 1e-5

@@ -43,7 +43,7 @@ public struct SCE: MergeMethod {
         guard let b = task.baseIndex else { preconditionFailure("planner guarantees a base") }
         let others = task.nonBase
         guard !others.isEmpty else {
-            try io.elementwise { block in block.out.update(from: block.inputs[b], count: block.count) }
+            try io.copyInput(b)
             return
         }
         let d = task.computeDType

@@ -22,7 +22,7 @@ public struct SLERP: MergeMethod {
     public func merge(_ task: TensorTask, _ io: TensorIO) throws {
         guard let b = task.nonBase.first, let a = task.baseIndex else {
             // Only one model has this (optional) tensor: pass it through.
-            try io.elementwise { block in block.out.update(from: block.inputs[0], count: block.count) }
+            try io.copyInput(0)
             return
         }
         let t = Float(task.number("t") ?? 0)

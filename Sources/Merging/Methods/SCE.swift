@@ -94,19 +94,24 @@ public struct SCE: MergeMethod {
             : weights.map { r($0 / r(Float(weightSum))) }
         let tiny = r(1e-6)
         try io.elementwise { block in
-            for e in 0..<block.count {
-                let kept = keep?[block.offset + e] ?? true
-                var total: Float = 0
-                for i in 0..<m { total += kept ? Self.delta(block.inputs, others[i], b, e, d) : 0 }
-                let positive = r(total) >= 0
-                var merged: Float = 0, weightTotal: Float = 0
-                for i in 0..<m {
-                    let v = kept ? Self.delta(block.inputs, others[i], b, e, d) : 0
-                    let w: Float = (positive ? v > 0 : v < 0) ? weights[i] : 0
-                    let contribution = r(v * w)
-                    if i == 0 { merged = contribution; weightTotal = w } else { merged += contribution; weightTotal += w }
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: m) { deltas in
+                for e in 0..<block.count {
+                    let kept = keep?[block.offset + e] ?? true
+                    var total: Float = 0
+                    for i in 0..<m {
+                        deltas[i] = kept ? Self.delta(block.inputs, others[i], b, e, d) : 0
+                        total += deltas[i]
+                    }
+                    let positive = r(total) >= 0
+                    var merged: Float = 0, weightTotal: Float = 0
+                    for i in 0..<m {
+                        let v = deltas[i]
+                        let w: Float = (positive ? v > 0 : v < 0) ? weights[i] : 0
+                        let contribution = r(v * w)
+                        if i == 0 { merged = contribution; weightTotal = w } else { merged += contribution; weightTotal += w }
+                    }
+                    block.out[e] = r(block.inputs[b][e] + r(r(merged) / max(r(weightTotal), tiny)))
                 }
-                block.out[e] = r(block.inputs[b][e] + r(r(merged) / max(r(weightTotal), tiny)))
             }
         }
     }

@@ -135,3 +135,12 @@ models:
 - {model: ../../models/mistral/ft3}
 parameters: {select_topk: 0.3}
 dtype: bfloat16"
+# From tools/fuzz_merges.py (seed 2, case 56): float16 karcher written as float32 — torch casts a
+# 0-dim float32 first operand (cos‖T‖, sin‖T‖, the scale) to float16 before the product.
+case_ qwen2-karcher-c 0 "merge_method: karcher
+models:
+- {model: ../../models/qwen2/ft2}
+- {model: ../../models/qwen2/ft1}
+parameters: {max_iter: 10}
+dtype: float16
+out_dtype: float32"

@@ -52,8 +52,10 @@ func loadTensors(_ folder: URL) throws -> [String: LoadedTensor] {
 }
 
 /// The spacing of `dtype` at magnitude `x`: 2^(floor(log2 x) − mantissa bits).
+func mantissaBits(_ dtype: DType) -> Int { dtype == .bf16 ? 7 : dtype == .f16 ? 10 : 23 }
+
 func ulp(at x: Float, _ dtype: DType) -> Float {
-    let mantissa: Float = dtype == .bf16 ? 7 : dtype == .f16 ? 10 : 23
+    let mantissa = Float(mantissaBits(dtype))
     guard x > 0 else { return .leastNormalMagnitude }
     return Float(pow(2.0, Double(Int(floor(log2(Double(x)))) - Int(mantissa))))
 }
@@ -66,8 +68,9 @@ enum Tolerance {
     case ulpOfValue(Float)
 }
 
-/// Compares two model folders tensor by tensor; returns one line per failing tensor.
-func compare(_ actual: URL, _ expected: URL, _ tolerance: (DType) -> Tolerance) throws -> [String] {
+/// Compares two model folders tensor by tensor; returns one line per failing tensor. Ulps are those
+/// of the stored dtype, or of `computeDType` when it is coarser (a float16 merge written as float32).
+func compare(_ actual: URL, _ expected: URL, computeDType: DType? = nil, _ tolerance: (DType) -> Tolerance) throws -> [String] {
     let a = try loadTensors(actual), e = try loadTensors(expected)
     var problems: [String] = []
     if Set(a.keys) != Set(e.keys) {
@@ -80,7 +83,8 @@ func compare(_ actual: URL, _ expected: URL, _ tolerance: (DType) -> Tolerance) 
             continue
         }
         if x.bytes == y.bytes { continue }
-        let dtype = y.info.dtype
+        let stored = y.info.dtype
+        let dtype = computeDType.map { mantissaBits($0) < mantissaBits(stored) ? $0 : stored } ?? stored
         let absmax = y.values.reduce(Float(0)) { max($0, abs($1)) }
         switch tolerance(dtype) {
         case .bitExact:

@@ -111,7 +111,10 @@ public struct Karcher: MergeMethod {
             }
             let tangentNorm = Float(squares[0].squareRoot())
             if tangentNorm < tol { break }
-            let c = cosf(tangentNorm), s = sinf(tangentNorm)
+            // `torch.cos(‖T‖) * u`: a 0-dim float32 tensor as the first operand of a product with a
+            // half-precision tensor is cast to the compute dtype first (only a second operand keeps
+            // its float32 value); the same holds for sin and, below, for the final scale.
+            let c = r(cosf(tangentNorm)), s = r(sinf(tangentNorm))
             squares = try io.reduce(.whole, width: 1) { block, sums in
                 var total = 0.0
                 for e in 0..<block.count {
@@ -125,7 +128,7 @@ public struct Karcher: MergeMethod {
             let unitNorm = Float(squares[0].squareRoot())
             if unitNorm > tol { pending = unitNorm }
         }
-        let scale = zip(alphas, norms).reduce(Float(0)) { $0 + $1.0 * $1.1 }
+        let scale = r(zip(alphas, norms).reduce(Float(0)) { $0 + $1.0 * $1.1 })
         let divisor = pending
         try io.elementwise { block in
             for e in 0..<block.count {

@@ -144,3 +144,98 @@ models:
 parameters: {max_iter: 10}
 dtype: float16
 out_dtype: float32"
+# float16 merges found by tools/fuzz_merges.py (seed 2): gradients, filters, lambda, out_dtype, rescale off.
+case_ llama-dare_linear-f16 6141 "merge_method: dare_linear
+dtype: float16
+out_dtype: bfloat16
+base_model: ../../models/llama/base
+models:
+- model: ../../models/llama/ft2
+  parameters:
+    weight:
+    - filter: q_proj
+      value: 0.27
+    - value: 0.14
+    density: 0.19
+- model: ../../models/llama/ft1
+  parameters:
+    weight: 0.91
+    density:
+    - 0.79
+    - 0.36
+parameters:
+  normalize: true
+  lambda: 0.69"
+case_ cohere_qknorm-dare_ties-f16 52840 "merge_method: dare_ties
+dtype: float16
+base_model: ../../models/cohere_qknorm/base
+models:
+- model: ../../models/cohere_qknorm/ft1
+  parameters:
+    weight: 0.59
+    density: 0.82
+- model: ../../models/cohere_qknorm/ft3
+  parameters:
+    weight: 0.32
+    density: 0.68
+- model: ../../models/cohere_qknorm/ft2
+  parameters:
+    weight: 0.85
+    density: 0.44
+parameters:
+  rescale: false"
+case_ mistral-della_linear-f16 54914 "merge_method: della_linear
+dtype: float16
+base_model: ../../models/mistral/base
+models:
+- model: ../../models/mistral/ft1
+  parameters:
+    weight:
+    - 0.27
+    - -0.05
+    - -0.05
+    density: 0.5
+    epsilon: 0.011
+- model: ../../models/mistral/ft2
+  parameters:
+    weight: 0.73
+    density: 0.52
+    epsilon: 0.154
+parameters:
+  normalize: false
+  lambda: 1.03"
+case_ cohere_qknorm-breadcrumbs_ties-f16 21767 "merge_method: breadcrumbs_ties
+dtype: float16
+base_model: ../../models/cohere_qknorm/base
+models:
+- model: ../../models/cohere_qknorm/ft3
+  parameters:
+    weight: 0.66
+    density: 0.55
+    gamma: 0.049
+- model: ../../models/cohere_qknorm/ft2
+  parameters:
+    weight: 0.4
+    density: 0.39
+    gamma: 0.088
+- model: ../../models/cohere_qknorm/ft1
+  parameters:
+    weight: 0.35
+    density: 0.92
+    gamma: 0.072
+parameters:
+  normalize: true"
+case_ cohere2-slerp-f16 5896 "merge_method: slerp
+dtype: float16
+base_model: ../../models/cohere2/ft3
+models:
+- model: ../../models/cohere2/ft3
+- model: ../../models/cohere2/ft2
+parameters:
+  t: 0.16"
+case_ llama-model_stock-f16 29185 "merge_method: model_stock
+dtype: float16
+base_model: ../../models/llama/base
+models:
+- model: ../../models/llama/ft2
+- model: ../../models/llama/ft1"

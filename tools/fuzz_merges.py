@@ -96,12 +96,18 @@ def config(r):
 
 
 def ulp(x, dtype):
-    bits = {torch.float32: 23, torch.bfloat16: 7, torch.float16: 10}[dtype]
+    bits = BITS[dtype]
     e = torch.floor(torch.log2(torch.clamp(x, min=1e-30)))
     return torch.pow(2.0, e - bits)
 
 
-def compare(a_dir, b_dir):
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+BITS = {torch.float32: 23, torch.bfloat16: 7, torch.float16: 10}
+
+
+def compare(a_dir, b_dir, compute):
+    """The worst tensor, its differing fraction, and its largest difference in ulps at its largest
+    magnitude, ulps of the stored dtype or of the compute dtype when that is coarser."""
     def tensors(d):
         out = {}
         for f in sorted(os.listdir(d)):
@@ -122,7 +128,8 @@ def compare(a_dir, b_dir):
         if frac == 0:
             continue
         absmax = xf.abs().max()
-        u = (xf - yf).abs().max() / ulp(absmax, x.dtype)
+        unit = compute if BITS[compute] < BITS[x.dtype] else x.dtype
+        u = (xf - yf).abs().max() / ulp(absmax, unit)
         if frac > worst_frac or u.item() > worst_ulp:
             worst_name = name
         worst_frac, worst_ulp = max(worst_frac, frac), max(worst_ulp, u.item())
@@ -178,7 +185,7 @@ def main():
                     shutil.copy(os.path.join(work, "mk", f), os.path.join(folder, "expected", f))
                 with open(os.path.join(folder, "CASE.md"), "w") as f:
                     f.write(f"method={method} seed={seed} made by tools/fuzz_merges.py with mergekit 0.1.5\n")
-            name, frac, u = compare(f"{work}/mk", f"{work}/mm")
+            name, frac, u = compare(f"{work}/mk", f"{work}/mm", DTYPES[cfg["dtype"]])
             print(f"{tag} differ {frac:8.4%} max {u:7.2f} ulp@absmax {name}", flush=True)
             if frac > 0:
                 with open(os.path.join(args.keep, f"case{case}-{method}-s{seed}.yml"), "w") as f:

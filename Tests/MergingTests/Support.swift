@@ -54,6 +54,9 @@ func loadTensors(_ folder: URL) throws -> [String: LoadedTensor] {
 /// The spacing of `dtype` at magnitude `x`: 2^(floor(log2 x) − mantissa bits).
 func mantissaBits(_ dtype: DType) -> Int { dtype == .bf16 ? 7 : dtype == .f16 ? 10 : 23 }
 
+/// The dtype with the fewest mantissa bits.
+func coarsest(_ dtypes: [DType]) -> DType { dtypes.min { mantissaBits($0) < mantissaBits($1) }! }
+
 func ulp(at x: Float, _ dtype: DType) -> Float {
     let mantissa = Float(mantissaBits(dtype))
     guard x > 0 else { return .leastNormalMagnitude }
@@ -84,7 +87,7 @@ func compare(_ actual: URL, _ expected: URL, computeDType: DType? = nil, _ toler
         }
         if x.bytes == y.bytes { continue }
         let stored = y.info.dtype
-        let dtype = computeDType.map { mantissaBits($0) < mantissaBits(stored) ? $0 : stored } ?? stored
+        let dtype = coarsest([stored] + (computeDType.map { [$0] } ?? []))
         let absmax = y.values.reduce(Float(0)) { max($0, abs($1)) }
         switch tolerance(dtype) {
         case .bitExact:
@@ -213,8 +216,7 @@ enum SCETieCheck {
             let absmax = y.values.reduce(Float(0)) { max($0, abs($1)) }
             // The tied subset moves each model's mean square by about the inputs' precision: ulps
             // are those of the coarsest stored input (float32 merges of bf16 checkpoints too).
-            let coarsest = ([y.info.dtype] + task.inputs.map(\.dtype)).min { mantissaBits($0) < mantissaBits($1) }!
-            let limit = ulps * ulp(at: absmax, coarsest)
+            let limit = ulps * ulp(at: absmax, coarsest([y.info.dtype] + task.inputs.map(\.dtype)))
             var outside = 0, tied = 0
             for i in 0..<task.count where x.values[i] != y.values[i] {
                 if variance[i] == boundary { tied += 1 } else if !(abs(x.values[i] - y.values[i]) <= limit) { outside += 1 }

@@ -28,7 +28,8 @@ def value(r, lo, hi, grad=True):
     if grad and roll < 0.2:
         return [round(r.uniform(lo, hi), 2) for _ in range(r.choice([2, 3]))]
     if grad and roll < 0.3:
-        return [{"filter": r.choice(FILTERS), "value": round(r.uniform(lo, hi), 2)}, {"value": round(r.uniform(lo, hi), 2)}]
+        inner = [round(r.uniform(lo, hi), 2) for _ in range(3)] if r.random() < 0.4 else round(r.uniform(lo, hi), 2)
+        return [{"filter": r.choice(FILTERS), "value": inner}, {"value": round(r.uniform(lo, hi), 2)}]
     return round(r.uniform(lo, hi), 2)
 
 
@@ -89,9 +90,20 @@ def config(r):
             params["rescale"] = r.random() < 0.5
         if r.random() < 0.2:
             params["int8_mask"] = True
-    cfg["models"] = models
     if params:
         cfg["parameters"] = params
+    if r.random() < 0.35:
+        # The slices form (mergekit's most common config): the same sources over one or two layer ranges.
+        with open(f"{MODELS}/{fam}/base/config.json") as f:
+            layers = json.load(f)["num_hidden_layers"]
+        cut = r.randrange(1, layers) if layers > 1 and r.random() < 0.5 else layers
+        ranges = [(0, cut)] + ([(cut, layers)] if cut < layers else [])
+        sources = models
+        if "base_model" in cfg and all(src["model"] != cfg["base_model"] for src in models):
+            sources = [{"model": cfg["base_model"]}] + models  # a slice must list its base among the sources
+        cfg["slices"] = [{"sources": [dict(src, layer_range=list(lr)) for src in sources]} for lr in ranges]
+    else:
+        cfg["models"] = models
     return method, cfg
 
 

@@ -239,3 +239,32 @@ base_model: ../../models/llama/base
 models:
 - model: ../../models/llama/ft2
 - model: ../../models/llama/ft1"
+# The slices form with merge methods (the shared set has it only for passthrough): mergekit's classic
+# slerp config with per-filter t gradients over two slices, and dare_ties with a density gradient.
+case_ qwen2-slerp-slices 0 "merge_method: slerp
+base_model: ../../models/qwen2/ft1
+slices:
+- sources:
+  - {model: ../../models/qwen2/ft1, layer_range: [0, 2]}
+  - {model: ../../models/qwen2/ft3, layer_range: [0, 2]}
+- sources:
+  - {model: ../../models/qwen2/ft1, layer_range: [2, 3]}
+  - {model: ../../models/qwen2/ft3, layer_range: [2, 3]}
+parameters:
+  t:
+  - {filter: self_attn, value: [0, 0.5, 0.3, 0.7, 1]}
+  - {filter: mlp, value: [1, 0.5, 0.7, 0.3, 0]}
+  - {value: 0.5}
+dtype: bfloat16"
+case_ llama-dare_ties-slices 7 "merge_method: dare_ties
+base_model: ../../models/llama/base
+slices:
+- sources:
+  - {model: ../../models/llama/base, layer_range: [0, 1]}
+  - {model: ../../models/llama/ft1, layer_range: [0, 1], parameters: {weight: 0.6, density: 0.5}}
+  - {model: ../../models/llama/ft3, layer_range: [0, 1], parameters: {weight: 0.4, density: 0.7}}
+- sources:
+  - {model: ../../models/llama/base, layer_range: [1, 4]}
+  - {model: ../../models/llama/ft1, layer_range: [1, 4], parameters: {weight: 0.6, density: [0.2, 0.8]}}
+  - {model: ../../models/llama/ft3, layer_range: [1, 4], parameters: {weight: 0.4, density: 0.7}}
+dtype: bfloat16"

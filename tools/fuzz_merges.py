@@ -90,6 +90,17 @@ def config(r):
             params["rescale"] = r.random() < 0.5
         if r.random() < 0.2:
             params["int8_mask"] = True
+    if r.random() < 0.2 and models and all("parameters" in src for src in models):
+        # A per-model parameter given once at the top level instead (mergekit's defaults for every model).
+        key = r.choice(sorted(models[0]["parameters"]))
+        params[key] = models[0]["parameters"][key]
+        for src in models:
+            src["parameters"].pop(key, None)
+            if not src["parameters"]:
+                del src["parameters"]
+    if r.random() < 0.15:
+        del cfg["dtype"]  # the compute dtype comes from the inputs (PyTorch promotion)
+        cfg.pop("out_dtype", None)
     if params:
         cfg["parameters"] = params
     if r.random() < 0.35:
@@ -178,7 +189,7 @@ def main():
                                 capture_output=True, text=True)
             mm = subprocess.run([args.mixmerge, "merge", path, f"{work}/mm", "--seed", str(seed), "--quiet", "--no-model-card"],
                                 capture_output=True, text=True)
-            tag = f"{case:3d} {method:16s} {cfg['dtype']:8s} seed {seed:5d}"
+            tag = f"{case:3d} {method:16s} {cfg.get('dtype', 'inputs'):8s} seed {seed:5d}"
             if mk.returncode != 0 or mm.returncode != 0:
                 mk_err = (mk.stderr.strip().splitlines() or [""])[-1][:120]
                 mm_err = (mm.stderr.strip().splitlines() or [""])[-1][:160]
@@ -190,14 +201,14 @@ def main():
                     shutil.copy(path, os.path.join(args.keep, f"case{case}-{method}.yml"))
                 continue
             if args.write_cases:
-                folder = os.path.join(args.write_cases, f"fuzz{args.seed}_{case}-{method}-{cfg['dtype']}")
+                folder = os.path.join(args.write_cases, f"fuzz{args.seed}_{case}-{method}-{cfg.get('dtype', 'inputs')}")
                 os.makedirs(os.path.join(folder, "expected"), exist_ok=True)
                 shutil.copy(path, os.path.join(folder, "config.yml"))
                 for f in ("config.json", "model.safetensors"):
                     shutil.copy(os.path.join(work, "mk", f), os.path.join(folder, "expected", f))
                 with open(os.path.join(folder, "CASE.md"), "w") as f:
                     f.write(f"method={method} seed={seed} made by tools/fuzz_merges.py with mergekit 0.1.5\n")
-            name, frac, u = compare(f"{work}/mk", f"{work}/mm", DTYPES[cfg["dtype"]])
+            name, frac, u = compare(f"{work}/mk", f"{work}/mm", DTYPES.get(cfg.get("dtype"), torch.float32))
             print(f"{tag} differ {frac:8.4%} max {u:7.2f} ulp@absmax {name}", flush=True)
             if frac > 0:
                 with open(os.path.join(args.keep, f"case{case}-{method}-s{seed}.yml"), "w") as f:

@@ -39,6 +39,12 @@ public enum OutputFolder {
         return temp
     }
 
+    /// An error message with the temporary folder's path replaced by `output`'s: a failed write
+    /// names the file at its place in the output, not under the hidden name.
+    public static func naming(_ message: String, temp: URL, as output: URL) -> String {
+        message.replacingOccurrences(of: temp.path, with: output.path)
+    }
+
     /// Replaces `output` with the finished temporary folder.
     public static func commit(_ temp: URL, to output: URL) throws(OutputFolderError) {
         let fm = FileManager.default

@@ -83,6 +83,8 @@ public enum Mixer {
                 do { try OutputFolder.commit(temp, to: output) } catch { throw MixError(error.message) }
             } catch {
                 try? FileManager.default.removeItem(at: temp)
+                let message = "\(error)"
+                if message.contains(temp.path) { throw MixError(OutputFolder.naming(message, temp: temp, as: output)) }
                 throw error
             }
         }

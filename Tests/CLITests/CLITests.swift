@@ -17,10 +17,17 @@ struct Run {
     let stderr: String
 }
 
-func mixmerge(_ arguments: [String], in directory: URL = repositoryRoot) throws -> Run {
+/// Runs the binary with `arguments`; with `fileSizeLimitKiB`, under `ulimit -f` (a write past the
+/// limit fails as on a full disk). A run killed by a signal reports status −1.
+func mixmerge(_ arguments: [String], fileSizeLimitKiB: Int? = nil, in directory: URL = repositoryRoot) throws -> Run {
     let p = Process()
-    p.executableURL = binary
-    p.arguments = arguments
+    if let limit = fileSizeLimitKiB {
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", "ulimit -f \(limit) && exec \"$0\" \"$@\"", binary.path] + arguments
+    } else {
+        p.executableURL = binary
+        p.arguments = arguments
+    }
     p.currentDirectoryURL = directory
     let out = Pipe(), err = Pipe()
     p.standardOutput = out
@@ -29,7 +36,8 @@ func mixmerge(_ arguments: [String], in directory: URL = repositoryRoot) throws 
     let o = out.fileHandleForReading.readDataToEndOfFile()
     let e = err.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
-    return Run(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    return Run(status: p.terminationReason == .exit ? p.terminationStatus : -1,
+               stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
 }
 
 func scratch(_ label: String = #function) -> URL {
@@ -88,6 +96,19 @@ struct CLITests {
         }
         let missing = try mixmerge(["merge", dir.appendingPathComponent("absent.yml").path, out.path])
         #expect(missing.status == 1 && missing.stderr.contains("absent.yml"))
+    }
+
+    @Test("a write that fails (file-size limit, as a full disk) is one line naming the output file, nothing is left")
+    func writeFailure() throws {
+        let dir = scratch()
+        let out = dir.appendingPathComponent("out")
+        // Files may not grow past 64 KiB; the merge writes ~300 KB.
+        let r = try mixmerge(["merge", "config.yml", out.path], fileSizeLimitKiB: 64,
+            in: fixtures.appendingPathComponent("merges/llama-task_arithmetic-b"))
+        #expect(r.status == 1, "\(r.stderr)")
+        let lines = r.stderr.split(separator: "\n")
+        #expect(lines.count == 1 && lines[0].hasPrefix("error: \(out.path)/model") && lines[0].contains("too large"), "\(r.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty)
     }
 
     @Test("inspect: text and JSON")

@@ -41,6 +41,17 @@ struct MixCLITests {
         #expect(left == ["d.jsonl", "mix.yml"])
     }
 
+    @Test("mix: a write that fails (file-size limit, as a full disk) is one line naming the output file, nothing is left")
+    func writeFailure() throws {
+        let dir = scratch()
+        let out = dir.appendingPathComponent("mixtures")
+        let r = try mixmerge(["mix", "examples/mix-paper.yml", out.path], fileSizeLimitKiB: 4)
+        #expect(r.status == 1, "\(r.stderr)")
+        let lines = r.stderr.split(separator: "\n")
+        #expect(lines.count == 1 && lines[0].hasPrefix("error: \(out.path)/") && lines[0].contains("too large"), "\(r.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty)
+    }
+
     @Test("mix: an impossible share without oversampling, a missing source, a non-empty output")
     func userErrors() throws {
         let dir = scratch()

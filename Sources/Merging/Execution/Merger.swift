@@ -100,6 +100,9 @@ public enum Merger {
                 warnings: first.warnings, variants: plans.count == 1 && plans[0].0 == nil ? nil : plans.map { $0.0 ?? "" })
         } catch {
             try? fm.removeItem(at: temp)
+            if let e = error as? MergeError, e.code == .output {
+                throw MergeError.output(OutputFolder.naming(e.message, temp: temp, as: output))
+            }
             throw error
         }
     }

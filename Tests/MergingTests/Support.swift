@@ -51,12 +51,12 @@ func loadTensors(_ folder: URL) throws -> [String: LoadedTensor] {
     return out
 }
 
-/// The spacing of `dtype` at magnitude `x`: 2^(floor(log2 x) − mantissa bits).
 func mantissaBits(_ dtype: DType) -> Int { dtype == .bf16 ? 7 : dtype == .f16 ? 10 : 23 }
 
 /// The dtype with the fewest mantissa bits.
 func coarsest(_ dtypes: [DType]) -> DType { dtypes.min { mantissaBits($0) < mantissaBits($1) }! }
 
+/// The spacing of `dtype` at magnitude `x`: 2^(floor(log2 x) − mantissa bits).
 func ulp(at x: Float, _ dtype: DType) -> Float {
     let mantissa = Float(mantissaBits(dtype))
     guard x > 0 else { return .leastNormalMagnitude }
@@ -86,8 +86,7 @@ func compare(_ actual: URL, _ expected: URL, computeDType: DType? = nil, _ toler
             continue
         }
         if x.bytes == y.bytes { continue }
-        let stored = y.info.dtype
-        let dtype = coarsest([stored] + (computeDType.map { [$0] } ?? []))
+        let dtype = coarsest([y.info.dtype] + (computeDType.map { [$0] } ?? []))
         let absmax = y.values.reduce(Float(0)) { max($0, abs($1)) }
         switch tolerance(dtype) {
         case .bitExact:

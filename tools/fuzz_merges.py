@@ -18,7 +18,7 @@ MODELS = os.path.join(HERE, "..", "fixtures", "models")
 FAMILIES = ["llama", "mistral", "qwen2", "gemma2", "cohere", "cohere2", "cohere_qknorm"]
 TASK_METHODS = ["task_arithmetic", "ties", "dare_ties", "dare_linear", "breadcrumbs", "breadcrumbs_ties",
                 "della", "della_linear"]
-METHODS = ["linear", "slerp", "nuslerp", "model_stock", "sce", "multislerp", "nearswap", "karcher"] + TASK_METHODS
+METHODS = ["linear", "slerp", "nuslerp", "model_stock", "sce", "multislerp", "nearswap", "karcher", "arcee_fusion"] + TASK_METHODS
 FILTERS = ["self_attn", "mlp", "embed", "norm", "q_proj", "down_proj"]
 
 
@@ -55,16 +55,25 @@ def config(r):
         if r.random() < 0.5:
             cfg["base_model"] = m("base")
         params["nuslerp_flatten"] = r.random() < 0.5
+        if not params["nuslerp_flatten"] and r.random() < 0.5:
+            params["nuslerp_row_wise"] = True
     elif method == "multislerp":
         models = [{"model": m(v), "parameters": {"weight": value(r, 0.1, 1.0, grad=False)}} for v in fts]
         if r.random() < 0.5:
             cfg["base_model"] = m("base")
+        if r.random() < 0.3:
+            params["normalize_weights"] = False
+    elif method == "arcee_fusion":
+        cfg["base_model"] = m("base")
+        models = [{"model": m(fts[0])}]
     elif method in ("model_stock", "karcher"):
         models = [{"model": m(v)} for v in fts]
         if method == "model_stock" or r.random() < 0.5:
             cfg["base_model"] = m("base")
         if method == "karcher":
             params["max_iter"] = r.choice([3, 10])
+        if method == "model_stock" and r.random() < 0.4:
+            params["filter_wise"] = True
     elif method == "sce":
         cfg["base_model"] = m("base")
         models = [{"model": m(v)} for v in fts]

@@ -127,14 +127,13 @@ def config(r):
     return method, cfg
 
 
-def ulp(x, dtype):
-    bits = BITS[dtype]
-    e = torch.floor(torch.log2(torch.clamp(x, min=1e-30)))
-    return torch.pow(2.0, e - bits)
-
-
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 BITS = {torch.float32: 23, torch.bfloat16: 7, torch.float16: 10}
+
+
+def ulp(x, dtype):
+    e = torch.floor(torch.log2(torch.clamp(x, min=1e-30)))
+    return torch.pow(2.0, e - BITS[dtype])
 
 
 def compare(a_dir, b_dir, compute):
@@ -168,10 +167,6 @@ def compare(a_dir, b_dir, compute):
     return worst_name, worst_frac, worst_ulp
 
 
-def path_family(cfg):
-    return cfg.get("base_model") or cfg["models"][0]["model"]
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--mixmerge", required=True)
@@ -203,7 +198,7 @@ def main():
                 mk_err = (mk.stderr.strip().splitlines() or [""])[-1][:120]
                 mm_err = (mm.stderr.strip().splitlines() or [""])[-1][:160]
                 status = "both fail" if mk.returncode and mm.returncode else "SUSPECT"
-                if mk.returncode and not mm.returncode and "required but not present" in mk_err and "cohere" in path_family(cfg):
+                if mk.returncode and not mm.returncode and "required but not present" in mk_err and "/models/cohere/" in open(path).read():
                     status = "mergekit fails (Aya 23 without q/k-norm: known)"
                 print(f"{tag} {status}: mergekit rc {mk.returncode} {mk_err!r} | mixmerge rc {mm.returncode} {mm_err!r}", flush=True)
                 if status == "SUSPECT":

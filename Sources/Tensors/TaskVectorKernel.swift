@@ -18,6 +18,15 @@ public struct MagnitudeBand: Sendable {
     @inline(__always) public func keeps(_ x: UInt32) -> Bool {
         (x > low || (x == low && keepLow)) && (x < high || (x == high && keepHigh))
     }
+
+    /// The kept magnitudes of the band (for magnitudes below 2³¹) as `first ... last`, where
+    /// `first` ≤ 2³¹ and `last` = 2³² − 1 stands for "none kept" — so that `first ≤ x ≤ last` is
+    /// two subtractions whose top bits are their signs.
+    public var inclusive: (first: UInt32, last: UInt32) {
+        let first = keepLow ? min(low, 0x8000_0000) : min(low, 0x7FFF_FFFF) + 1
+        let last: UInt32 = keepHigh ? min(high, 0x7FFF_FFFF) : (high == 0 ? 0xFFFF_FFFF : min(high - 1, 0x7FFF_FFFF))
+        return (first, last)
+    }
 }
 
 /// One input model of a task-vector merge, for `TaskVectorKernel`.
@@ -115,7 +124,8 @@ public enum TaskVectorKernel {
         var weight: Float
         var words: UnsafeMutablePointer<UInt64>?
         var hasBand: Bool
-        var low: UInt32, high: UInt32, keepLow: UInt32, keepHigh: UInt32
+        /// The band as an inclusive range of magnitudes (`MagnitudeBand.inclusive`).
+        var first: UInt32, last: UInt32
         var hasScale: Bool
         var scale: Float
     }
@@ -157,13 +167,11 @@ public enum TaskVectorKernel {
                 var d = rd(xj - b)
                 if let words = lane.words { d = float(bits(d) & keep(words)) }
                 if lane.hasBand {
-                    // Integer-only (magnitudes are < 2³¹): above/below/equal as 0/1 lanes.
+                    // Integer-only: kept iff first ≤ |δ| ≤ last (magnitudes are < 2³¹, so each
+                    // difference's top bit is its sign; `last` may be 2³² − 1, meaning none).
                     let a = bits(d) & 0x7FFF_FFFF
-                    let lo = U(repeating: lane.low), hi = U(repeating: lane.high)
-                    let above = (lo &- a) &>> 31, below = (a &- hi) &>> 31
-                    let atLow = ((a ^ lo) &- 1) &>> 31, atHigh = ((a ^ hi) &- 1) &>> 31
-                    let kept = (above | (atLow & lane.keepLow)) & (below | (atHigh & lane.keepHigh))
-                    d = float(bits(d) & mask(kept))
+                    let dropped = ((a &- U(repeating: lane.first)) | (U(repeating: lane.last) &- a)) &>> 31
+                    d = float(bits(d) & mask(1 &- dropped))
                 }
                 // The work dtype is D itself or float32, so one rounding to D is exact.
                 if lane.hasScale { d = rd(d * lane.scale) }
@@ -279,10 +287,10 @@ public enum TaskVectorKernel {
             withUnsafeTemporaryAllocation(of: V.self, capacity: max(1, m)) { deltas in
                 for (j, input) in inputs.enumerated() {
                     let band = input.band
+                    let range = band?.inclusive ?? (first: 0, last: 0)
                     lanes[j] = Lane(
                         x: input.x, weight: input.weight, words: input.keep?.words, hasBand: band != nil,
-                        low: band?.low ?? 0, high: band?.high ?? 0, keepLow: band?.keepLow == true ? 1 : 0,
-                        keepHigh: band?.keepHigh == true ? 1 : 0, hasScale: input.scale != nil, scale: input.scale ?? 1)
+                        first: range.first, last: range.last, hasScale: input.scale != nil, scale: input.scale ?? 1)
                 }
                 let step = Step(
                     lanes: lanes, deltas: deltas, m: m, offset: offset,

@@ -32,6 +32,10 @@ struct Bench {
             MixBench.main(Array(CommandLine.arguments.dropFirst(2)))
             return
         }
+        if CommandLine.arguments.dropFirst().first == "kernels" {
+            KernelBench.main(Array(CommandLine.arguments.dropFirst(2)))
+            return
+        }
         if CommandLine.arguments.dropFirst().first == "eval" {
             EvalBench.main(Array(CommandLine.arguments.dropFirst(2)))
             return

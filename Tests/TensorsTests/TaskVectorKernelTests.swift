@@ -132,6 +132,27 @@ struct TaskVectorKernelTests {
         }
     }
 
+    @Test("a band's inclusive range keeps exactly what the band keeps")
+    func bandRange() {
+        let edges: [UInt32] = [0, 1, 2, 0x3C00_0000, 0x3C00_0001, 0x7F80_0000, 0x7FFF_FFFE, 0x7FFF_FFFF, 0x8000_0000, 0x8000_0001, UInt32.max]
+        let magnitudes = edges.filter { $0 < 0x8000_0000 } + [0x3BFF_FFFF, 0x7FC0_0000]
+        for low in edges {
+            for high in edges {
+                for keepLow in [false, true] {
+                    for keepHigh in [false, true] {
+                        let band = MagnitudeBand(low: low, keepLow: keepLow, high: high, keepHigh: keepHigh)
+                        let (first, last) = band.inclusive
+                        for x in magnitudes {
+                            // The kernel's test: both differences non-negative as 32-bit signed values.
+                            let kept = ((x &- first) | (last &- x)) >> 31 == 0
+                            #expect(kept == band.keeps(x), "band \(band), |δ| bits \(x)")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     @Test("bfloat16 rounding of eight lanes equals the scalar rounding")
     func round8() {
         let values = RoundingTests.specials + KernelTests.random(4000, seed: 77)

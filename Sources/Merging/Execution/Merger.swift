@@ -164,7 +164,7 @@ public enum Merger {
                 let task = plan.tasks[i]
                 let io = TensorIO(task: task, writer: writers[v], threads: threads, pool: pool, random: randoms[v])
                 let inputBytes = task.inputs.reduce(0) { $0 + $1.dtype.size * task.count }
-                io.releasesInputs = v == plans.count - 1 || inputBytes > Self.sweepResidentLimit
+                io.releasesInputs = v == plans.count - 1 || inputBytes > TensorIO.residentLimit
                 do {
                     if task.computeDType.isComputed {
                         try plan.method.merge(task, io)
@@ -210,9 +210,6 @@ public enum Merger {
         }
         return kernels
     }
-
-    /// A sweep keeps a tensor's input pages mapped across its variants up to this many bytes.
-    static let sweepResidentLimit = 256 << 20
 
     /// Tensors of a dtype that is not computed (integers, float64) are copied when every input
     /// holds the same bytes, as mergekit 0.1.5 does; different values cannot be merged.

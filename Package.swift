@@ -93,14 +93,17 @@ let package = Package(
             name: "mixmerge-bench",
             dependencies: ["Merging", "Mixing", "Datasets", "Checkpoints", "Tensors", "CPUFeatures"],
             swiftSettings: cpuFlags),
+        // Tests' scratch folders, removed when the test process exits.
+        .target(name: "TestScratch", path: "Tests/TestScratch"),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"], swiftSettings: cpuFlags),
-        .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints"], swiftSettings: cpuFlags),
-        .testTarget(name: "DatasetsTests", dependencies: ["Datasets"], swiftSettings: cpuFlags),
-        .testTarget(name: "MixingTests", dependencies: ["Mixing", "Datasets"], swiftSettings: cpuFlags),
+        .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "TestScratch"], swiftSettings: cpuFlags),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "TestScratch"], swiftSettings: cpuFlags),
+        .testTarget(name: "MixingTests", dependencies: ["Mixing", "Datasets", "TestScratch"], swiftSettings: cpuFlags),
         .testTarget(name: "JudgingTests", dependencies: ["Judging"], swiftSettings: cpuFlags),
-        .testTarget(name: "MergingTests", dependencies: ["Merging", "Checkpoints"], swiftSettings: cpuFlags),
+        .testTarget(name: "MergingTests", dependencies: ["Merging", "Checkpoints", "TestScratch"], swiftSettings: cpuFlags),
         // Runs the built `mixmerge` binary: exit codes, one-line errors, no half-written output.
         .testTarget(
-            name: "CLITests", dependencies: ["mixmerge", "mixmerge-fake-endpoint", "Checkpoints", "Evaluation", "Judging"], swiftSettings: cpuFlags),
+            name: "CLITests", dependencies: ["mixmerge", "mixmerge-fake-endpoint", "Checkpoints", "Evaluation", "Judging", "TestScratch"],
+            swiftSettings: cpuFlags),
     ]
 )

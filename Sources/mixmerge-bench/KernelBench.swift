@@ -48,6 +48,24 @@ enum KernelBench {
                                 }
                                 print(String(format: "  %-36@ %.3f ns/element", name as NSString, best))
                             }
+                            // The selection pass of a magnitude sparsifier: |δ| bit patterns, then
+                            // a histogram of their high 16 bits.
+                            let bits = UnsafeMutablePointer<UInt32>.allocate(capacity: n)
+                            let histogram = UnsafeMutablePointer<Int32>.allocate(capacity: 1 << 15)
+                            histogram.initialize(repeating: 0, count: 1 << 15)
+                            defer { bits.deallocate(); histogram.deallocate() }
+                            var bestDelta = Double.infinity, bestHistogram = Double.infinity
+                            for _ in 0..<rounds {
+                                let reps = 4000
+                                var t0 = DispatchTime.now().uptimeNanoseconds
+                                for _ in 0..<reps { Fused.deltaMagnitudeBits(a1.baseAddress!, .bf16, b.baseAddress!, .bf16, compute: .bf16, into: bits, count: n) }
+                                bestDelta = min(bestDelta, Double(DispatchTime.now().uptimeNanoseconds - t0) / Double(reps * n))
+                                t0 = DispatchTime.now().uptimeNanoseconds
+                                for _ in 0..<reps { for i in 0..<n { histogram[Int(bits[i] >> 16)] &+= 1 } }
+                                bestHistogram = min(bestHistogram, Double(DispatchTime.now().uptimeNanoseconds - t0) / Double(reps * n))
+                            }
+                            print(String(format: "  %-36@ %.3f ns/element", "selection: |δ| bits" as NSString, bestDelta))
+                            print(String(format: "  %-36@ %.3f ns/element", "selection: histogram" as NSString, bestHistogram))
                         }
                     }
                 }

@@ -1,5 +1,6 @@
 import Checkpoints
 import Foundation
+import TestScratch
 import Testing
 
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -40,11 +41,7 @@ func mixmerge(_ arguments: [String], fileSizeLimitKiB: Int? = nil, in directory:
                stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
 }
 
-func scratch(_ label: String = #function) -> URL {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("mixmerge-cli-\(label.filter(\.isLetter))-\(UUID().uuidString.prefix(8))")
-    try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return url
-}
+func scratch(_ label: String = #function) -> URL { TestScratch.folder(label) }
 
 @Suite("mixmerge command line")
 struct CLITests {

@@ -1,15 +1,11 @@
 import Foundation
+import TestScratch
 import Testing
 
 @testable import Checkpoints
 @testable import Tensors
 
-func temporaryDirectory(_ label: String = #function) -> URL {
-    let url = FileManager.default.temporaryDirectory
-        .appendingPathComponent("mixmerge-tests-\(label.filter(\.isLetter))-\(UUID().uuidString.prefix(8))")
-    try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return url
-}
+func temporaryDirectory(_ label: String = #function) -> URL { TestScratch.folder(label) }
 
 /// Raw safetensors bytes: an 8-byte little-endian length, the header text, then `data`.
 func rawSafetensors(header: String, data: [UInt8], declaredLength: UInt64? = nil) -> Data {

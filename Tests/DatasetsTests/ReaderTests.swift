@@ -1,5 +1,6 @@
 import Datasets
 import Foundation
+import TestScratch
 import Testing
 
 let dataFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -11,9 +12,7 @@ func records(_ file: String, _ reader: RecordReader = RecordReader()) throws -> 
 }
 
 func writeTemp(_ name: String, _ text: String) throws -> String {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mixmerge-tests-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    let url = dir.appendingPathComponent(name)
+    let url = TestScratch.folder(#function).appendingPathComponent(name)
     try Data(text.utf8).write(to: url)
     return url.path
 }

@@ -2,17 +2,13 @@ import Checkpoints
 import Foundation
 import Merging
 import Tensors
+import TestScratch
 import Testing
 
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 let fixtures = repositoryRoot.appendingPathComponent("fixtures")
 
-func temporaryDirectory(_ label: String = #function) -> URL {
-    let url = FileManager.default.temporaryDirectory
-        .appendingPathComponent("mixmerge-tests-\(label.filter(\.isLetter))-\(UUID().uuidString.prefix(8))")
-    try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return url
-}
+func temporaryDirectory(_ label: String = #function) -> URL { TestScratch.folder(label) }
 
 /// Plans the config of a fixture case (model paths are relative to the case folder).
 func planCase(_ folder: URL, configText: String? = nil) throws -> MergePlan {

@@ -1,5 +1,6 @@
 import Foundation
 import Mixing
+import TestScratch
 import Testing
 
 /// A scratch folder with generated source files and a mixture file.
@@ -7,8 +8,7 @@ struct Scratch {
     let dir: URL
 
     init() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("mixmerge-mix-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        dir = TestScratch.folder("mix")
     }
 
     func write(_ name: String, _ text: String) throws -> String {

@@ -177,7 +177,10 @@ def main():
     ap.add_argument("--write-cases", metavar="DIR",
                     help="also keep every case mergekit merged as a fixture-style folder (config.yml, CASE.md, expected/) "
                          "for `MIXMERGE_EXTRA_CASES=DIR swift test --filter fixtureCase`, which applies the fixtures' tolerances")
+    ap.add_argument("--methods", help="comma-separated methods to draw from (default: all)")
     args = ap.parse_args()
+    if args.methods:
+        METHODS[:] = [m for m in args.methods.split(",") if m]
     import yaml
     r = random.Random(args.seed)
     os.makedirs(args.keep, exist_ok=True)

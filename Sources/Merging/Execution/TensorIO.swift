@@ -138,7 +138,8 @@ public final class TensorIO {
     }
 
     // MARK: Passes — all built on `runItems`, which stages each work item, runs it on a worker,
-    // releases its pages and collects the first error.
+    // releases its pages (unless a read-only pass keeps a small tensor mapped for the next pass)
+    // and collects the first error.
 
     /// Runs `body(item, range, staged inputs, worker)` for every work item, in parallel. A pass
     /// that does not write the output keeps small tensors' pages mapped for the next pass.

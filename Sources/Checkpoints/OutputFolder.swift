@@ -45,6 +45,32 @@ public enum OutputFolder {
         message.replacingOccurrences(of: temp.path, with: output.path)
     }
 
+    /// Writes `bytes` as the file `name` of the temporary folder `temp` of `output`; a failure
+    /// (full disk, file-size limit) names the file at its place in `output`, with the system's reason
+    /// (Foundation's own message for these is only "NSCocoaErrorDomain error 512").
+    public static func write(_ bytes: Data, _ name: String, in temp: URL, of output: URL) throws(OutputFolderError) {
+        let path = temp.appendingPathComponent(name).path
+        func failure(_ what: String, _ code: Int32) -> OutputFolderError {
+            OutputFolderError("\(output.appendingPathComponent(name).path): \(what) (\(String(cString: strerror(code))))")
+        }
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw failure("cannot create", errno) }
+        defer { close(fd) }
+        // errno is read right after the failing call (later Swift code may change it).
+        let code: Int32 = bytes.withUnsafeBytes { raw in
+            var done = 0
+            while done < raw.count {
+                let r = Foundation.write(fd, raw.baseAddress! + done, raw.count - done)
+                if r < 0 && errno == EINTR { continue }
+                if r < 0 { return errno }
+                if r == 0 { return EIO }
+                done += r
+            }
+            return 0
+        }
+        guard code == 0 else { throw failure("cannot write", code) }
+    }
+
     /// Replaces `output` with the finished temporary folder.
     public static func commit(_ temp: URL, to output: URL) throws(OutputFolderError) {
         let fm = FileManager.default

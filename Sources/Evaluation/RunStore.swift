@@ -11,8 +11,14 @@ public final class RunStore: Sendable {
     let db: DatabaseQueue
     public let path: String
 
-    public init(path: String) throws {
+    /// Opens the run store at `path`; `create` makes a new one when there is none (`generate`),
+    /// otherwise a missing store is an error (`judge`, `report`: judging or reporting on an empty
+    /// store made by a typo would "succeed" with nothing in it).
+    public init(path: String, create: Bool = true) throws {
         self.path = path
+        if !create && !FileManager.default.fileExists(atPath: path) {
+            throw EvaluationError("\(path): no such run store (`mixmerge generate` makes one)")
+        }
         var config = Configuration()
         config.busyMode = .timeout(10)
         config.prepareDatabase { db in

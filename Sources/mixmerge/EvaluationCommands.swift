@@ -135,7 +135,7 @@ struct JudgeCommand: AsyncParsableCommand {
 
         func run(_ kind: Runs.JudgeKind, builtIn: JudgeTemplate, reference: String?) async throws {
             do {
-                let run = try RunStore(path: store)
+                let run = try RunStore(path: store, create: false)
                 var (_, endpoint) = try Endpoint.parse(judge)
                 if endpoint.temperature == nil { endpoint.temperature = 0 }
                 let tmpl = try template.map { try loadTemplate($0) } ?? builtIn
@@ -201,8 +201,11 @@ struct ReportCommand: ParsableCommand {
     var overwrite = false
 
     func run() throws {
+        // A file-size limit (`ulimit -f`) would kill the process mid-write; ignored, the write
+        // fails with EFBIG and is reported in one line like a full disk.
+        signal(SIGXFSZ, SIG_IGN)
         do {
-            let run = try RunStore(path: store)
+            let run = try RunStore(path: store, create: false)
             if let reference, try !run.candidateNames().contains(reference) {
                 throw EvaluationError("--reference: no candidate '\(reference)' in \(store)")
             }
@@ -211,11 +214,14 @@ struct ReportCommand: ParsableCommand {
             try OutputFolder.check(out, overwrite: overwrite)
             let temp = try OutputFolder.begin(out)
             defer { try? FileManager.default.removeItem(at: temp) }
-            try Report.markdown(analysis, title: title).write(to: temp.appendingPathComponent("report.md"), atomically: false, encoding: .utf8)
-            try Report.html(analysis, title: title).write(to: temp.appendingPathComponent("report.html"), atomically: false, encoding: .utf8)
-            try Report.svg(analysis).write(to: temp.appendingPathComponent("tradeoff.svg"), atomically: false, encoding: .utf8)
-            try Report.csv(analysis).write(to: temp.appendingPathComponent("numbers.csv"), atomically: false, encoding: .utf8)
-            try Report.json(analysis).write(to: temp.appendingPathComponent("numbers.json"), atomically: false, encoding: .utf8)
+            func save(_ text: String, _ name: String) throws(OutputFolderError) {
+                try OutputFolder.write(Data(text.utf8), name, in: temp, of: out)
+            }
+            try save(Report.markdown(analysis, title: title), "report.md")
+            try save(Report.html(analysis, title: title), "report.html")
+            try save(Report.svg(analysis), "tradeoff.svg")
+            try save(Report.csv(analysis), "numbers.csv")
+            try save(Report.json(analysis), "numbers.json")
             try OutputFolder.commit(temp, to: out)
             print("wrote \(out.path)/report.md, report.html, tradeoff.svg, numbers.csv, numbers.json")
         } catch let e as EvaluationError { throw fail(e) } catch let e as OutputFolderError { throw fail(e) }

@@ -19,7 +19,9 @@ struct Run {
 }
 
 /// Runs the binary with `arguments`; with `fileSizeLimitKiB`, under `ulimit -f` (a write past the
-/// limit fails as on a full disk). A run killed by a signal reports status −1.
+/// limit fails as on a full disk). A run killed by a signal reports status −1. (The binary writes
+/// from worker threads, which block signals: SIGXFSZ stays pending there whether or not it is
+/// ignored, so these runs check the one-line error and the cleanup — strace shows EFBIG, no signal.)
 func mixmerge(_ arguments: [String], fileSizeLimitKiB: Int? = nil, in directory: URL = repositoryRoot) throws -> Run {
     let p = Process()
     if let limit = fileSizeLimitKiB {

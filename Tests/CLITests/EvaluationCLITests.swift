@@ -105,6 +105,13 @@ struct EvaluationCLITests {
         for f in ["report.md", "report.html", "tradeoff.svg", "numbers.csv"] {
             #expect(FileManager.default.fileExists(atPath: report.appendingPathComponent(f).path))
         }
+        // A write that fails (file-size limit, as a full disk): one line naming the file, nothing left.
+        let stunted = dir.appendingPathComponent("stunted")
+        let failed = try mixmerge(["report", store, stunted.path, "--reference", "base", "--replicates", "50"], fileSizeLimitKiB: 1)
+        #expect(failed.status == 1, "\(failed.stderr)")
+        let lines = failed.stderr.split(separator: "\n")
+        #expect(lines.count == 1 && lines[0].hasPrefix("error: \(stunted.path)/") && lines[0].contains("too large"), "\(failed.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).allSatisfy { !$0.contains("stunted") })
         // The API key's value is never written anywhere; only the variable's name is stored.
         for file in try FileManager.default.contentsOfDirectory(atPath: dir.path) where file.hasPrefix("run.sqlite") {
             let bytes = try Data(contentsOf: dir.appendingPathComponent(file))
@@ -164,6 +171,21 @@ struct EvaluationCLITests {
         #expect(r.status == 1)
         #expect(r.stderr.hasPrefix("error: candidate 'c': http://127.0.0.1:9/v1/chat/completions: cannot reach the endpoint"), "\(r.stderr)")
         #expect(r.stderr.split(separator: "\n").count == 1)
+    }
+
+    @Test("judge and report on a store that does not exist: one clear error, no store made")
+    func missingStore() throws {
+        let dir = scratch()
+        let store = dir.appendingPathComponent("typo.sqlite").path
+        let runs = [
+            try mixmerge(["report", store, dir.appendingPathComponent("report").path]),
+            try mixmerge(["judge", "harm", store, "--judge", "url=http://127.0.0.1:9/v1,model=j"]),
+        ]
+        for r in runs {
+            #expect(r.status == 1)
+            #expect(r.stderr == "error: \(store): no such run store (`mixmerge generate` makes one)\n", "\(r.stderr)")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty)
     }
 
     @Test("a client killed with SIGKILL mid-run resumes with nothing lost and nothing duplicated")

@@ -240,12 +240,13 @@ public enum Merger {
                 try ModelFolder.setChatTemplate(template, in: folder)
             }
             if options.writeModelCard {
-                try Data(ModelCard.markdown(plan, name: folder.lastPathComponent).utf8)
-                    .write(to: folder.appendingPathComponent("README.md"))
-                try Data(plan.config.sourceText.utf8).write(to: folder.appendingPathComponent("mergekit_config.yml"))
+                try OutputFolder.write(Data(ModelCard.markdown(plan, name: folder.lastPathComponent).utf8), "README.md", in: folder, of: folder)
+                try OutputFolder.write(Data(plan.config.sourceText.utf8), "mergekit_config.yml", in: folder, of: folder)
             }
         } catch let e as CheckpointError {
             throw MergeError.output(e.description)
+        } catch let e as OutputFolderError {
+            throw MergeError.output(e.message)
         } catch let e as MergeError {
             throw e
         } catch {

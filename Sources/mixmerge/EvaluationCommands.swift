@@ -84,23 +84,25 @@ struct GenerateCommand: AsyncParsableCommand {
 
     func run() async throws {
         do {
-            let run = try RunStore(path: store)
-            if let prompts {
-                guard let format = RecordFormat(rawValue: format) else { throw EvaluationError("--format: unknown reader '\(format)'") }
-                let langs = try languages.map { list in
-                    Set(try list.split(separator: ",").map { s in
-                        guard let c = Languages.canonical(String(s)) else { throw EvaluationError("--languages: unknown language '\(s)'") }
-                        return c
-                    })
-                }
-                let name = set ?? URL(fileURLWithPath: prompts).deletingPathExtension().lastPathComponent
-                let (added, total) = try Runs.loadPrompts(store: run, path: prompts, reader: RecordReader(format: format), set: name, languages: langs, limit: limit)
-                if !json { print("prompts: \(total) read from \(prompts), \(added) new") }
+            // Arguments first, so that a mistake in them leaves no new, empty store behind.
+            guard let format = RecordFormat(rawValue: format) else { throw EvaluationError("--format: unknown reader '\(format)'") }
+            let langs = try languages.map { list in
+                Set(try list.split(separator: ",").map { s in
+                    guard let c = Languages.canonical(String(s)) else { throw EvaluationError("--languages: unknown language '\(s)'") }
+                    return c
+                })
             }
             guard !candidates.isEmpty else { throw EvaluationError("give at least one --candidate name=…,url=…,model=…") }
             let parsed = try candidates.map { spec -> (String, Endpoint) in
                 let (name, e) = try Endpoint.parse(spec)
                 return (name ?? e.model, e)
+            }
+            if let prompts, !FileManager.default.fileExists(atPath: prompts) { throw EvaluationError("\(prompts): no such file") }
+            let run = try RunStore(path: store)
+            if let prompts {
+                let name = set ?? URL(fileURLWithPath: prompts).deletingPathExtension().lastPathComponent
+                let (added, total) = try Runs.loadPrompts(store: run, path: prompts, reader: RecordReader(format: format), set: name, languages: langs, limit: limit)
+                if !json { print("prompts: \(total) read from \(prompts), \(added) new") }
             }
             let chat = client.client()
             defer { Task { await chat.shutdown() } }

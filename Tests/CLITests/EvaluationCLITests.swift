@@ -173,7 +173,7 @@ struct EvaluationCLITests {
         #expect(r.stderr.split(separator: "\n").count == 1)
     }
 
-    @Test("judge and report on a store that does not exist: one clear error, no store made")
+    @Test("judge and report on a store that does not exist, generate with bad arguments: one clear error, no store made")
     func missingStore() throws {
         let dir = scratch()
         let store = dir.appendingPathComponent("typo.sqlite").path
@@ -184,6 +184,16 @@ struct EvaluationCLITests {
         for r in runs {
             #expect(r.status == 1)
             #expect(r.stderr == "error: \(store): no such run store (`mixmerge generate` makes one)\n", "\(r.stderr)")
+        }
+        // generate with a mistake in its arguments: the error, and no new empty store either.
+        let missingPrompts = dir.appendingPathComponent("nope.jsonl").path
+        let generateRuns = [
+            (try mixmerge(["generate", store, "--prompts", missingPrompts, "--candidate", "name=a,url=http://127.0.0.1:9/v1,model=m"]),
+             "error: \(missingPrompts): no such file\n"),
+            (try mixmerge(["generate", store, "--candidate", "garbage"]), "error: endpoint 'garbage': expected key=value pairs, found 'garbage'\n"),
+        ]
+        for (r, message) in generateRuns {
+            #expect(r.status == 1 && r.stderr == message, "\(r.stderr)")
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty)
     }

@@ -55,6 +55,15 @@ struct TaskVectorReport {
     func run() throws {
         let baseCheckpoint = try Checkpoint(path: base)
         let checkpoints = try models.map { try Checkpoint(path: $0) }
+        // Numbers across architectures would be printed all the same (for the tensors whose names
+        // and shapes happen to match), so say what they are.
+        if let baseType = try ModelConfig.read(folder: baseCheckpoint.directory)?.modelType {
+            for (name, checkpoint) in zip(models, checkpoints) {
+                guard let type = try ModelConfig.read(folder: checkpoint.directory)?.modelType, type != baseType else { continue }
+                FileHandle.standardError.write(Data(
+                    "warning: \(name) is a \(type) model and \(base) a \(baseType) model: these are not task vectors of one base\n".utf8))
+            }
+        }
         let stats = try TaskVectorStats.compute(
             base: baseCheckpoint, baseName: base, models: checkpoints, names: models, threads: threads)
         guard !stats.tensors.isEmpty else {

@@ -171,6 +171,12 @@ struct TaskVectorCLITests {
         #expect(cosine > 0.25 && cosine < 0.45)
         let two = try mixmerge(["inspect", m.appendingPathComponent("ft1").path, m.appendingPathComponent("ft2").path])
         #expect(two.status != 0)
+        #expect(text.stderr.isEmpty)
+        // Against a base of another architecture: the report, and a warning saying what it is.
+        let qwen = fixtures.appendingPathComponent("models/qwen2/base").path
+        let across = try mixmerge(["inspect", m.appendingPathComponent("ft1").path, "--against", qwen])
+        #expect(across.status == 0)
+        #expect(across.stderr == "warning: \(m.appendingPathComponent("ft1").path) is a llama model and \(qwen) a qwen2 model: these are not task vectors of one base\n")
     }
 }
 

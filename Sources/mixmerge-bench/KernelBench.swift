@@ -6,7 +6,7 @@ import Tensors
 enum KernelBench {
     static func main(_ arguments: [String]) {
         let rounds = Int(arguments.first ?? "") ?? 5
-        let n = TensorIO_blockSize
+        let n = blockElements
         var generator = SplitMix(seed: 7)
         func values() -> [UInt16] { (0..<n).map { _ in Rounding.narrowBF16(Float(generator.next() % 20001) * 5e-6 - 0.05) } }
         let base = values(), x1 = values(), x2 = values(), x3 = values()
@@ -73,7 +73,8 @@ enum KernelBench {
         }
     }
 
-    static let TensorIO_blockSize = 8192
+    /// One block of a merge (`TensorIO.blockSize`): what a kernel call sees.
+    static let blockElements = 8192
 
     /// A small deterministic generator (the values only need to look like weights).
     struct SplitMix {

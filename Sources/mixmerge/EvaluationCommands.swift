@@ -203,9 +203,7 @@ struct ReportCommand: ParsableCommand {
     var overwrite = false
 
     func run() throws {
-        // A file-size limit (`ulimit -f`) would kill the process mid-write; ignored, the write
-        // fails with EFBIG and is reported in one line like a full disk.
-        signal(SIGXFSZ, SIG_IGN)
+        ignoreFileSizeLimitSignal()
         do {
             let run = try RunStore(path: store, create: false)
             if let reference, try !run.candidateNames().contains(reference) {

@@ -44,8 +44,12 @@ final class InterruptWatcher: @unchecked Sendable {
 
 private func installInterruptHandlers() {
     for sig in [SIGINT, SIGTERM] { signal(sig) { _ in Interruption.request() } }
-    // A file-size limit (`ulimit -f`) would kill the process mid-write; ignored, the write fails
-    // with EFBIG and is reported like a full disk (one line, temporary folder removed).
+    ignoreFileSizeLimitSignal()
+}
+
+/// A file-size limit (`ulimit -f`) would kill the process mid-write; ignored, the write fails with
+/// EFBIG and is reported like a full disk (one line, temporary folder removed).
+func ignoreFileSizeLimitSignal() {
     signal(SIGXFSZ, SIG_IGN)
 }
 

@@ -6,8 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../fixtures/merges"
 MERGEKIT=${MERGEKIT:-mergekit-yaml}
-case_() {  # name seed yaml
+case_() {  # name seed yaml   (ONLY=name remakes just that case)
   local name=$1 seed=$2 yaml=$3
+  if [[ -n "${ONLY:-}" && "$ONLY" != "$name" ]]; then return 0; fi
   mkdir -p "$name"
   printf '%s\n' "$yaml" > "$name/config.yml"
   local method=$(sed -n 's/^merge_method: //p' "$name/config.yml")
@@ -144,6 +145,13 @@ models:
 parameters: {max_iter: 10}
 dtype: float16
 out_dtype: float32"
+# From tools/fuzz_merges.py (seed 10, case 30): float32 arcee_fusion — a row's KL divergence is a
+# float32 sum of terms of both signs, so torch's summation order (aten's cascade_sum) decides it.
+case_ mistral-arcee_fusion-c 35026 "merge_method: arcee_fusion
+dtype: float32
+base_model: ../../models/mistral/base
+models:
+- model: ../../models/mistral/ft1"
 # float16 merges found by tools/fuzz_merges.py (seed 2): gradients, filters, lambda, out_dtype, rescale off.
 case_ llama-dare_linear-f16 6141 "merge_method: dare_linear
 dtype: float16

@@ -56,7 +56,7 @@ public struct ArceeFusion: MergeMethod {
                     }
                     softmax(&p)
                     softmax(&q)
-                    out.value[row] = r(Float(p.indices.reduce(0.0) { $0 + Double(r(p[$1] * r(logf(r(p[$1] / q[$1]))))) }))
+                    out.value[row] = r(TorchSum.cascade(count: rowLength, vectorWidth: 8) { c in r(p[c] * r(logf(r(p[c] / q[c])))) })
                 }
             }
         }

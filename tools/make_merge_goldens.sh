@@ -152,6 +152,19 @@ dtype: float32
 base_model: ../../models/mistral/base
 models:
 - model: ../../models/mistral/ft1"
+# From tools/fuzz_merges.py (seeds 10 and 11): bf16 and f16 arcee_fusion, where one softmax
+# element in a few hundred rows lands a rounding off unless the row is exponentiated with SLEEF's
+# expf and summed in torch's 16-lane order — and that element moves an importance onto the threshold.
+case_ gemma2-arcee_fusion-d 41545 "merge_method: arcee_fusion
+dtype: bfloat16
+base_model: ../../models/gemma2/base
+models:
+- model: ../../models/gemma2/ft2"
+case_ qwen2-arcee_fusion-f16 5913 "merge_method: arcee_fusion
+dtype: float16
+base_model: ../../models/qwen2/base
+models:
+- model: ../../models/qwen2/ft3"
 # float16 merges found by tools/fuzz_merges.py (seed 2): gradients, filters, lambda, out_dtype, rescale off.
 case_ llama-dare_linear-f16 6141 "merge_method: dare_linear
 dtype: float16

@@ -105,28 +105,6 @@ func compare(_ actual: URL, _ expected: URL, computeDType: DType? = nil, _ toler
     return problems
 }
 
-/// At least `share` of each tensor's elements within max(`relative`·absmax, 2 ulp@absmax of the
-/// dtype) of the expected value.
-func compareMostlyClose(_ actual: URL, _ expected: URL, share: Double, relative: Float) throws -> [String] {
-    let a = try loadTensors(actual), e = try loadTensors(expected)
-    var problems: [String] = []
-    if Set(a.keys) != Set(e.keys) { problems.append("tensor names differ") }
-    for (name, x) in a {
-        guard let y = e[name] else { continue }
-        guard x.info.dtype == y.info.dtype, x.info.shape == y.info.shape else {
-            problems.append("\(name): dtype/shape differ")
-            continue
-        }
-        let absmax = y.values.reduce(Float(0)) { max($0, abs($1)) }
-        let limit = max(relative * absmax, 2 * ulp(at: absmax, y.info.dtype))
-        let close = zip(x.values, y.values).filter { abs($0 - $1) <= limit }.count
-        if Double(close) < share * Double(x.values.count) {
-            problems.append("\(name): only \(close)/\(x.values.count) elements within \(relative)·absmax")
-        }
-    }
-    return problems
-}
-
 /// For TIES and breadcrumbs on bf16/f16 deltas: every element that differs from mergekit's must sit
 /// where some input's |δ| equals a magnitude at that input's selection boundary (where mergekit's
 /// choice among equal magnitudes is arbitrary). Boundaries are found here by plain sorting.

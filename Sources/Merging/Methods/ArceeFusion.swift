@@ -20,6 +20,39 @@ public struct ArceeFusion: MergeMethod {
 
     public init() {}
 
+    /// Replaces a row by its exponentials e^(v − max) and returns their float32 sum, as torch's
+    /// softmax over the last dimension does on CPU (`_vec_softmax_lastdim`, AVX-512: 16-lane
+    /// float vectors, as on the machine that made the reference merges); the caller multiplies by
+    /// the sum's reciprocal, as torch does. Vector lanes use SLEEF's exponential (`SleefExp`);
+    /// lanes accumulate whole vectors and a butterfly adds them (lane i + lane i⊕8, then ⊕4, ⊕2,
+    /// ⊕1). For bf16/f16 rows (`reduced`) the leftover elements take the C library's `expf` and are
+    /// added one by one after the butterfly; a float32 row adds them lane-wise into the first
+    /// lanes before it, and one shorter than a vector is summed in order. (The plain `expf` and an
+    /// in-order sum got one element in a few hundred rows a rounding off — enough to move an
+    /// importance onto the threshold.)
+    static func softmaxExponentials(_ v: inout [Float], reduced: Bool) -> Float {
+        let width = 16, n = v.count
+        let whole = n - n % width
+        let m = v.max() ?? 0
+        for c in v.indices { v[c] = reduced && c >= whole ? expf(v[c] - m) : SleefExp.exp(v[c] - m) }
+        if !reduced && n < width { return v.reduce(0, +) }
+        var lanes = [Float](repeating: 0, count: width)
+        var d = 0
+        while d < whole {
+            for l in 0..<width { lanes[l] += v[d + l] }
+            d += width
+        }
+        if !reduced { for l in 0..<(n - whole) { lanes[l] += v[whole + l] } }
+        var k = width / 2
+        while k >= 1 {
+            lanes = (0..<width).map { lanes[$0] + lanes[$0 ^ k] }
+            k /= 2
+        }
+        var sum = lanes[0]
+        if reduced { for c in whole..<n { sum += v[c] } }
+        return sum
+    }
+
     public func resultDType(compute: DType) -> DType { .f32 }
 
     /// Streams: a row pass for each row's KL divergence (floats, one per row), the quantiles from
@@ -41,12 +74,11 @@ public struct ArceeFusion: MergeMethod {
             let out = UncheckedBox(klBuffer.baseAddress!)
             io.forEachRows(rowLength: rowLength) { range, inputs in
                 var p = [Float](repeating: 0, count: rowLength), q = p
-                // softmax(v) + ε, as the whole-row float32 computation: max, exp, a float sum in order.
+                // softmax(v) + ε as torch's CPU kernel computes it (`Self.softmaxExponentials`).
                 func softmax(_ v: inout [Float]) {
-                    let m = v.max() ?? 0
-                    for c in v.indices { v[c] = expf(v[c] - m) }
-                    let s = v.reduce(Float(0), +)
-                    for c in v.indices { v[c] = r(r(v[c] / s) + eps) }
+                    let s = Self.softmaxExponentials(&v, reduced: d != .f32)
+                    let inverse = 1 / s
+                    for c in v.indices { v[c] = r(r(v[c] * inverse) + eps) }
                 }
                 for row in range {
                     let first = (row - range.lowerBound) * rowLength

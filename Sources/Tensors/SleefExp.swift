@@ -17,7 +17,6 @@ public enum SleefExp {
         0.0416664853692054748535156, 0.166666671633720397949219, 0.5,
     ]
 
-    @inlinable
     static func power2(_ k: Int32) -> Float { Float(sign: .plus, exponent: Int(k), significand: 1) }
 
     public static func exp(_ x: Float) -> Float {

@@ -27,6 +27,23 @@ struct ConfigErrorTests {
           - {model: ../../models/llama/ft2, parameters: {weight: 0.5}}
         """
 
+    @Test("multislerp in float16 with a base warns that eps is 0 there (zero task vectors come out NaN)")
+    func multislerpFloat16Eps() throws {
+        func warnings(_ extra: String) throws -> [String] {
+            let yaml = """
+                merge_method: multislerp
+                base_model: ../../models/llama/base
+                models:
+                  - {model: ../../models/llama/ft1, parameters: {weight: 0.5}}
+                  - {model: ../../models/llama/ft2, parameters: {weight: 0.5}}
+                """ + "\n" + extra
+            return try planCase(fixtures.appendingPathComponent("merges/llama-linear-b"), configText: yaml).warnings
+        }
+        #expect(try warnings("dtype: float16").contains { $0.contains("eps") && $0.contains("NaN") })
+        #expect(try !warnings("dtype: bfloat16").contains { $0.contains("eps") })
+        #expect(try !warnings("dtype: float16\nparameters: {eps: 1e-7}").contains { $0.contains("eps") })
+    }
+
     @Test func unknownMethod() {
         expectError("merge_method: slurp\n" + Self.twoModels, ["merge_method", "slurp", "config.yml:1"])
         expectError("merge_method: ram\n" + Self.twoModels, ["ram", "base_model"])

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import Tensors
@@ -98,5 +99,39 @@ struct RoundingTests {
         #expect(DType.promote(.bf16, .f32) == .f32)
         #expect(DType(mergekitName: "torch.bfloat16") == .bf16)
         #expect(DType(mergekitName: "bf16") == nil)
+    }
+}
+
+@Suite("SLEEF's expf (torch's vectorized exponential)")
+struct SleefExpTests {
+    @Test("Within SLEEF's 1-ulp bound of the exact value, over the range softmax uses and beyond")
+    func accuracy() {
+        // The result must be one of the two floats around the exact value.
+        func withinBound(_ x: Float) -> Bool {
+            let got = SleefExp.exp(x), exact = Foundation.exp(Double(x))
+            return got == Float(exact) || (Double(got) - exact).magnitude < Double(Float(exact).ulp)
+        }
+        var outside: [Float] = []
+        for i in 0..<150_000 {
+            let x = -103.9 + Float(i) * 0.00128  // −103.9 … 88.1
+            if !withinBound(x) { outside.append(x) }
+        }
+        // Softmax's arguments x − max lie in (−∞, 0]: densely near 0.
+        var y: Float = -1
+        while y < 0 {
+            if !withinBound(y) { outside.append(y) }
+            y += max(y.ulp * 97, 1e-6)
+        }
+        #expect(outside.isEmpty, "\(outside.prefix(5))")
+    }
+
+    @Test("Edges: exp(0) = 1, underflow to 0 below −104, overflow to ∞ above 100, NaN stays NaN")
+    func edges() {
+        #expect(SleefExp.exp(0) == 1)
+        #expect(SleefExp.exp(-104.5) == 0)
+        #expect(SleefExp.exp(-.infinity) == 0)
+        #expect(SleefExp.exp(100.5) == .infinity)
+        #expect(SleefExp.exp(.infinity) == .infinity)
+        #expect(SleefExp.exp(.nan).isNaN)
     }
 }

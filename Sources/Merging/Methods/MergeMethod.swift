@@ -54,6 +54,8 @@ public protocol MergeMethod: Sendable {
     var contract: MethodContract { get }
     /// Checks a planned task before anything is merged (a config error that depends on the tensor).
     func validate(_ task: TensorTask) throws
+    /// Warnings about the planned tasks as a whole (a setting that will not do what it says).
+    func warnings(_ tasks: [TensorTask]) -> [String]
     /// The dtype the method returns when `out_dtype` is not set (the compute dtype, except arcee_fusion).
     func resultDType(compute: DType) -> DType
     /// How many buffers the size of a tensor, in the compute dtype, the method holds (0: it only streams).
@@ -94,6 +96,7 @@ public final class PassCache {
 
 extension MergeMethod {
     public func validate(_ task: TensorTask) throws {}
+    public func warnings(_ tasks: [TensorTask]) -> [String] { [] }
     public func resultDType(compute: DType) -> DType { compute }
     public var tensorBuffers: Int { 0 }
     public func bernoulliDraws(_ task: TensorTask) -> [BernoulliDraw]? { nil }

@@ -21,6 +21,15 @@ public struct MultiSLERP: MergeMethod {
 
     public init() {}
 
+    /// eps (1e-8) is 0 in float16: then a zero task vector divides 0 by 0 and its tensor comes
+    /// out NaN — mergekit 0.1.5 does the same (its q/k-norm tensors often equal the base's).
+    public func warnings(_ tasks: [TensorTask]) -> [String] {
+        guard let task = tasks.first(where: { $0.computeDType == .f16 && $0.baseIndex != nil }) else { return [] }
+        let eps = task.number("eps") ?? 1e-8
+        guard Rounding.round(Float(eps), to: .f16) == 0 else { return [] }
+        return ["multislerp: eps \(eps) is 0 in float16, so a tensor whose task vectors are all zero (every model equal to the base there) comes out NaN, as in mergekit 0.1.5; merge in bfloat16 or float32, or set eps to 6e-8 or more"]
+    }
+
     /// The per-element terms of the formula, recomputed from a block's inputs in every pass.
     struct Terms {
         let others: [Int]

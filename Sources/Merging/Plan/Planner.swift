@@ -119,6 +119,7 @@ public struct Planner {
         }
         tasks.sort { TensorNames.precedes($0.outputName, $1.outputName) }
         for task in tasks where task.computeDType.isComputed { try method.validate(task) }
+        warnings += method.warnings(tasks.filter { $0.computeDType.isComputed })
         guard !tasks.isEmpty else { throw MergeError.input("the inputs hold no tensors to merge") }
 
         let donorRef = config.baseModel ?? slices[0].sources[0].model

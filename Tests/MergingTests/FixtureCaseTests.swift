@@ -70,6 +70,11 @@ struct FixtureCaseTests {
         case "sce" where !exactInputs && (plan.tasks.first?.number("select_topk") ?? 1) < 1:
             // Equal variances at the top-k boundary: mergekit's topk keeps an arbitrary subset.
             problems = try SCETieCheck.compare(out, expected, plan, ulps: 2)
+        case "arcee_fusion" where plan.tasks.first?.computeDType == .f32:
+            // torch's `log` of the KL terms is MKL's (vsLn), which differs from any libm's in the
+            // last float32 bit now and then: a row's KL moves by an ulp and an importance right at
+            // the threshold may flip. (In bf16/f16 the rounding absorbs it: bit-exact.)
+            problems = try compareFewDiffer(out, expected, share: 0.001, atLeast: 1)
         default:
             problems = try compare(out, expected, computeDType: plan.tasks.first?.computeDType) { Self.tolerance(method: method, dtype: $0) }
         }

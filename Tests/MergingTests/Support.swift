@@ -108,6 +108,25 @@ func compare(_ actual: URL, _ expected: URL, computeDType: DType? = nil, _ toler
     return problems
 }
 
+/// Bit-exact except for at most max(`atLeast`, `share`·n) elements per tensor.
+func compareFewDiffer(_ actual: URL, _ expected: URL, share: Double, atLeast: Int) throws -> [String] {
+    let a = try loadTensors(actual), e = try loadTensors(expected)
+    var problems: [String] = []
+    if Set(a.keys) != Set(e.keys) { problems.append("tensor names differ") }
+    for (name, x) in a {
+        guard let y = e[name] else { continue }
+        guard x.info.dtype == y.info.dtype, x.info.shape == y.info.shape else {
+            problems.append("\(name): dtype/shape differ")
+            continue
+        }
+        let differing = zip(x.values, y.values).filter { $0.bitPattern != $1.bitPattern && !($0.isNaN && $1.isNaN) }.count
+        if differing > max(atLeast, Int(share * Double(x.values.count))) {
+            problems.append("\(name): \(differing)/\(x.values.count) elements differ")
+        }
+    }
+    return problems
+}
+
 /// For TIES and breadcrumbs on bf16/f16 deltas: every element that differs from mergekit's must sit
 /// where some input's |δ| equals a magnitude at that input's selection boundary (where mergekit's
 /// choice among equal magnitudes is arbitrary). Boundaries are found here by plain sorting.

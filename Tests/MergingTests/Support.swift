@@ -59,6 +59,10 @@ func ulp(at x: Float, _ dtype: DType) -> Float {
     return Float(pow(2.0, Double(Int(floor(log2(Double(x)))) - Int(mantissa))))
 }
 
+/// The same bits, or NaN on both sides whatever the payload (mergekit's NaNs often come from
+/// SLEEF's all-ones NaN: 0xFFFF in float16, against the 0xFE00 of a plain 0/0).
+func sameOrBothNaN(_ a: Float, _ b: Float) -> Bool { a.bitPattern == b.bitPattern || (a.isNaN && b.isNaN) }
+
 enum Tolerance {
     case bitExact
     /// |a − b| ≤ n ulp of the output dtype at the tensor's largest magnitude.
@@ -82,9 +86,7 @@ func compare(_ actual: URL, _ expected: URL, computeDType: DType? = nil, _ toler
             continue
         }
         if x.bytes == y.bytes { continue }
-        // NaN where mergekit has NaN, whatever the payload (mergekit's often come from SLEEF's
-        // all-ones NaN: 0xFFFF in float16, against the 0xFE00 of a plain 0/0).
-        if zip(x.values, y.values).allSatisfy({ $0.bitPattern == $1.bitPattern || ($0.isNaN && $1.isNaN) }) { continue }
+        if zip(x.values, y.values).allSatisfy(sameOrBothNaN) { continue }
         let dtype = coarsest([y.info.dtype] + (computeDType.map { [$0] } ?? []))
         let absmax = y.values.reduce(Float(0)) { max($0, abs($1)) }
         switch tolerance(dtype) {
@@ -119,7 +121,7 @@ func compareFewDiffer(_ actual: URL, _ expected: URL, share: Double, atLeast: In
             problems.append("\(name): dtype/shape differ")
             continue
         }
-        let differing = zip(x.values, y.values).filter { $0.bitPattern != $1.bitPattern && !($0.isNaN && $1.isNaN) }.count
+        let differing = zip(x.values, y.values).filter { !sameOrBothNaN($0, $1) }.count
         if differing > max(atLeast, Int(share * Double(x.values.count))) {
             problems.append("\(name): \(differing)/\(x.values.count) elements differ")
         }

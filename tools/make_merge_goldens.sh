@@ -289,3 +289,41 @@ slices:
   - {model: ../../models/llama/ft1, layer_range: [1, 4], parameters: {weight: 0.6, density: [0.2, 0.8]}}
   - {model: ../../models/llama/ft3, layer_range: [1, 4], parameters: {weight: 0.4, density: 0.7}}
 dtype: bfloat16"
+# From tools/fuzz_merges.py (seeds 10, 14, 15): multislerp without a base, where norms and dots
+# must be reduced in torch's order (TorchNorm, TorchSum.cascade) and the sums over models
+# accumulated in float32 and rounded once; before that, bf16 reached 3 ulp@absmax, f32 20 ulp,
+# and float16 norms (torch's sequential path, not the 8-lane one) came out a rounding off.
+case_ llama-multislerp-bf16 9059 "merge_method: multislerp
+dtype: bfloat16
+parameters:
+  normalize_weights: false
+models:
+- model: ../../models/llama/ft1
+  parameters:
+    weight: 0.62
+- model: ../../models/llama/ft3
+  parameters:
+    weight: 0.1
+- model: ../../models/llama/ft2
+  parameters:
+    weight: 0.71"
+case_ cohere_qknorm-multislerp-f16 11891 "merge_method: multislerp
+dtype: float16
+parameters:
+  weight: 0.83
+models:
+- model: ../../models/cohere_qknorm/ft2
+- model: ../../models/cohere_qknorm/ft3
+- model: ../../models/cohere_qknorm/ft1"
+case_ mistral-multislerp-f32 46552 "merge_method: multislerp
+dtype: float32
+out_dtype: float32
+parameters:
+  normalize_weights: false
+models:
+- model: ../../models/mistral/ft1
+  parameters:
+    weight: 1.0
+- model: ../../models/mistral/ft3
+  parameters:
+    weight: 0.4"

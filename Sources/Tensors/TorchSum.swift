@@ -7,6 +7,10 @@
 /// then the vector lanes are added in that order. Valid for tensors torch sums in one chunk
 /// (≤ 32 768 elements, or one thread).
 public enum TorchSum {
+    /// Tensors up to this many elements are summed by torch in one chunk (its parallel grain
+    /// size), so `cascade` reproduces its sum whatever torch's thread count.
+    public static let singleChunk = 32768
+
     public static func cascade(count n: Int, vectorWidth v: Int = 16, _ value: (Int) -> Float) -> Float {
         let vectors = n / v
         let groups = vectors / 4

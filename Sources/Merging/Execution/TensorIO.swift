@@ -258,6 +258,26 @@ public final class TensorIO {
         }
     }
 
+    /// Every input of the tensor as a whole array, widened and rounded as blocks are: for methods
+    /// that replay torch's reduction order over a small tensor (≤ `TorchSum.singleChunk` elements).
+    public func gather() throws -> [[Float]] {
+        let n = task.count, inputs = task.inputs.count
+        var all = [Float](repeating: 0, count: n * inputs)
+        try all.withUnsafeMutableBufferPointer { buffer in
+            let target = UncheckedBox(buffer.baseAddress!)
+            try runItems(writes: false) { _, range, staged, worker in
+                let scratch = pool.scratch(worker)
+                blocks(range) { offset, count in
+                    let block = widenedBlock(scratch, staged, range, offset, count)
+                    for j in 0..<inputs {
+                        (target.value + j * n + block.offset).update(from: block.inputs[j], count: count)
+                    }
+                }
+            }
+        }
+        return (0..<inputs).map { j in Array(all[(j * n)..<((j + 1) * n)]) }
+    }
+
     /// Drops every input's pages of this tensor from the resident set (after random access).
     public func releaseInputs() {
         guard releasesInputs else { return }

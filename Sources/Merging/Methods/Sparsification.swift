@@ -374,7 +374,7 @@ struct SparsificationPass {
         guard !requests.isEmpty else { return [] }
         let d = compute
         var sums = [(Float, Float)](repeating: (0, 0), count: requests.count)
-        if n <= Self.torchSingleChunk {
+        if n <= TorchSum.singleChunk {
             // Small tensors: torch sums them in one chunk; reproduce its float32 order exactly
             // (its AVX2 kernels, 8 lanes: what reproduces the reference merges bit for bit).
             let b = task.inputs[base]
@@ -412,7 +412,4 @@ struct SparsificationPass {
             return Rounding.round(before / after, to: work)
         }
     }
-
-    /// Tensors up to this size are summed by torch in a single chunk (its parallel grain size).
-    static let torchSingleChunk = 32768
 }

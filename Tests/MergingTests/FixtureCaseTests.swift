@@ -31,11 +31,14 @@ struct FixtureCaseTests {
     static func tolerance(method: String, dtype: DType) -> Tolerance {
         switch method {
         case "slerp": dtype == .f32 ? .ulpAtAbsMax(32) : .ulpOfValue(1)
-        case "nuslerp": dtype == .f32 ? .ulpAtAbsMax(32) : .ulpAtAbsMax(2)
+        // Norms and dots replay torch's order (fixture tensors are ≤ TorchSum.singleChunk); what
+        // is left in float32 is torch's acos/sin/cos, which are MKL's (VML) and differ from glibc's
+        // in the last bit for a few % of arguments. In bf16/f16 the rounding absorbs that.
+        case "nuslerp": dtype == .f32 ? .ulpAtAbsMax(4) : .bitExact
         case "model_stock": .ulpAtAbsMax(4)
         case "karcher": dtype == .f32 ? .ulpAtAbsMax(32) : .ulpAtAbsMax(4)
         case "sce": .ulpAtAbsMax(2)
-        case "multislerp": .bitExact  // fixture tensors are ≤ TorchSum.singleChunk: merged in torch's order
+        case "multislerp": dtype == .f32 ? .ulpAtAbsMax(2) : .bitExact  // as nuslerp (cos and sin of ‖τ‖)
         default: .bitExact
         }
     }
@@ -100,16 +103,18 @@ struct FixtureCaseTests {
         #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent("generation_config.json").path))
     }
 
-    /// The fixture tensors are all small enough for multislerp's torch-order path; this runs the
-    /// multislerp goldens through its streaming path (what tensors above `TorchSum.singleChunk`
-    /// take, with Double sums) and holds it to what an honest float32 implementation reaches.
-    @Test("multislerp's streaming path (large tensors) stays within the tolerance of mergekit's goldens",
-          arguments: cases.filter { $0.contains("-multislerp-") })
-    func multislerpStreaming(_ name: String) throws {
+    /// The fixture tensors are all small enough for the torch-order paths of multislerp and
+    /// nuslerp; this runs their goldens through the streaming paths (what tensors above
+    /// `TorchSum.singleChunk` take, with Double sums) and holds them to what an honest float32
+    /// implementation reaches (fixtures README).
+    @Test("multislerp's and nuslerp's streaming paths (large tensors) stay within tolerance of mergekit's goldens",
+          arguments: cases.filter { $0.contains("-multislerp-") || $0.contains("-nuslerp-") })
+    func streamingSphericalPaths(_ name: String) throws {
         let folder = name.hasPrefix("/") ? URL(fileURLWithPath: name) : fixtures.appendingPathComponent("merges/\(name)")
         let p = try planCase(folder)
+        let method: any MergeMethod = p.method.name == "multislerp" ? MultiSLERP(torchOrderLimit: 0) : NuSLERP(torchOrderLimit: 0)
         let plan = MergePlan(
-            config: p.config, method: MultiSLERP(torchOrderLimit: 0), models: p.models, tasks: p.tasks, donor: p.donor,
+            config: p.config, method: method, models: p.models, tasks: p.tasks, donor: p.donor,
             tokenizerFolder: p.tokenizerFolder, outputLayers: p.outputLayers, warnings: p.warnings)
         let out = temporaryDirectory(folder.lastPathComponent).appendingPathComponent("out")
         _ = try Merger.run(plan, output: out, options: MergeOptions(threads: 2))

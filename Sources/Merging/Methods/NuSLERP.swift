@@ -11,8 +11,10 @@ import Tensors
 ///
 /// Vectors: the whole tensor (`nuslerp_flatten`, default), else each slice along the last axis,
 /// or along axis 0 with `nuslerp_row_wise`. Numerics of mergekit 0.1.5: computed in the compute
-/// dtype without upcasting — every step is rounded to it, reductions accumulate in float32 (Double
-/// here) and round once.
+/// dtype without upcasting — every step is rounded to it, reductions accumulate in float32 and
+/// round once. Tensors of ≤ `TorchSum.singleChunk` elements reduce in torch's order (bit-exact in
+/// bf16/f16; in float32 torch's acos/sin are MKL's, which glibc's match in all but a few % of
+/// arguments); larger ones, and `nuslerp_row_wise` vectors, sum in Double.
 public struct NuSLERP: MergeMethod {
     public let name = "nuslerp"
     public let parameters: [ParameterSpec] = [
@@ -21,8 +23,11 @@ public struct NuSLERP: MergeMethod {
         .bool("nuslerp_row_wise", default: false),
     ]
     public let contract = MethodContract(base: .optional, minNonBase: 2, maxNonBase: 2)
+    /// Tensors up to this many elements reduce their rows in torch's order (`reduceInTorchOrder`).
+    let torchOrderLimit: Int
 
-    public init() {}
+    public init() { self.init(torchOrderLimit: TorchSum.singleChunk) }
+    init(torchOrderLimit: Int) { self.torchOrderLimit = torchOrderLimit }
 
     public func merge(_ task: TensorTask, _ io: TensorIO) throws {
         let others = task.nonBase
@@ -56,30 +61,35 @@ public struct NuSLERP: MergeMethod {
             Convert.round(b, count: block.count, to: d)
             return (a, b)
         }
-        let squares = try io.reduce(layout, width: 2) { block, acc in
-            let (a, b) = vectors(block)
-            for i in 0..<block.count {
-                let g = layout.group(of: block.offset + i)
-                acc.add(g, 0, Double(a[i]) * Double(a[i]))
-                acc.add(g, 1, Double(b[i]) * Double(b[i]))
-            }
-        }
-        let groups = squares.count / 2
         let eps = r(1e-7)
-        let normA = (0..<groups).map { g in max(r(Float(squares[2 * g].squareRoot())), eps) }
-        let normB = (0..<groups).map { g in max(r(Float(squares[2 * g + 1].squareRoot())), eps) }
-        let dots = try io.reduce(layout, width: 1) { block, acc in
-            let (a, b) = vectors(block)
-            for i in 0..<block.count {
-                let g = layout.group(of: block.offset + i)
-                acc.add(g, 0, Double(r(r(a[i] / normA[g]) * r(b[i] / normB[g]))))
+        let (normA, normB, dots) = try rowLength(layout, task.count).map { length in
+            try Self.reduceInTorchOrder(io, d: d, rowLength: length, i1: i1, i2: i2, base: base, eps: eps)
+        } ?? {
+            let squares = try io.reduce(layout, width: 2) { block, acc in
+                let (a, b) = vectors(block)
+                for i in 0..<block.count {
+                    let g = layout.group(of: block.offset + i)
+                    acc.add(g, 0, Double(a[i]) * Double(a[i]))
+                    acc.add(g, 1, Double(b[i]) * Double(b[i]))
+                }
             }
-        }
+            let groups = squares.count / 2
+            let normA = (0..<groups).map { g in max(r(Float(squares[2 * g].squareRoot())), eps) }
+            let normB = (0..<groups).map { g in max(r(Float(squares[2 * g + 1].squareRoot())), eps) }
+            let dots = try io.reduce(layout, width: 1) { block, acc in
+                let (a, b) = vectors(block)
+                for i in 0..<block.count {
+                    let g = layout.group(of: block.offset + i)
+                    acc.add(g, 0, Double(r(r(a[i] / normA[g]) * r(b[i] / normB[g]))))
+                }
+            }
+            return (normA, normB, dots.map { Float($0) })
+        }()
         let oneMinusT = Float(1 - t), tf = Float(t)
         let tiny = Rounding.round(1e-16, to: d)
         struct Coefficients { var colinear: Bool; var s0: Float; var s1: Float; var sinTheta: Float }
         let coefficients = dots.map { sum -> Coefficients in
-            let c = min(1, max(-1, r(Float(sum))))
+            let c = min(1, max(-1, r(sum)))
             let colinear = r(1 - r(c * c)) <= tiny
             let theta = r(acosf(colinear ? 0 : c))
             return Coefficients(
@@ -99,5 +109,41 @@ public struct NuSLERP: MergeMethod {
                 block.out[i] = v
             }
         }
+    }
+
+    /// The length of the contiguous rows torch reduces when the tensor is small enough to replay
+    /// its order (≤ `TorchSum.singleChunk` elements, vectors along the last axis); nil otherwise.
+    /// `nuslerp_row_wise` vectors run across rows (torch reduces a transposed view): not replayed.
+    func rowLength(_ layout: GroupLayout, _ count: Int) -> Int? {
+        guard count <= torchOrderLimit else { return nil }
+        switch layout {
+        case .whole: return count
+        case .rows(let length): return length
+        case .columns: return nil
+        }
+    }
+
+    /// ‖a‖, ‖b‖ (clamped to eps) and ⟨â, b̂⟩ per row as torch computes them: norms as `TorchNorm`,
+    /// the dot as `TorchSum.cascade` (8 lanes) of the rounded products. Bit-exact with mergekit.
+    static func reduceInTorchOrder(
+        _ io: TensorIO, d: DType, rowLength: Int, i1: Int, i2: Int, base: Int?, eps: Float
+    ) throws -> ([Float], [Float], [Float]) {
+        func r(_ v: Float) -> Float { Rounding.round(v, to: d) }
+        let x = try io.gather()
+        let n = x[0].count
+        func vector(_ j: Int) -> [Float] { base.map { b in (0..<n).map { r(x[j][$0] - x[b][$0]) } } ?? x[j] }
+        let a = vector(i1), b = vector(i2)
+        let rows = rowLength == 0 ? 0 : n / rowLength
+        func norms(_ v: [Float]) -> [Float] {
+            (0..<rows).map { g in max(r(TorchNorm.l2(count: rowLength, dtype: d) { v[g * rowLength + $0] }), eps) }
+        }
+        let normA = norms(a), normB = norms(b)
+        let dots = (0..<rows).map { g in
+            TorchSum.cascade(count: rowLength, vectorWidth: 8) { c in
+                let e = g * rowLength + c
+                return r(r(a[e] / normA[g]) * r(b[e] / normB[g]))
+            }
+        }
+        return (normA, normB, dots)
     }
 }

@@ -327,3 +327,24 @@ models:
 - model: ../../models/mistral/ft3
   parameters:
     weight: 0.4"
+# From tools/fuzz_merges.py (seeds 12, 15): model_stock in float32 and per row (filter_wise), where
+# the norms and dots must be reduced in torch's order and the mean of the cosines taken in float32
+# (before: 2.4 ulp@absmax in float32).
+case_ cohere2-model_stock-f32 39627 "merge_method: model_stock
+dtype: float32
+base_model: ../../models/cohere2/base
+models:
+- model: ../../models/cohere2/ft3
+- model: ../../models/cohere2/ft1"
+case_ mistral-model_stock-rows 0 "merge_method: model_stock
+base_model: ../../models/mistral/base
+parameters:
+  filter_wise: true
+slices:
+- sources:
+  - model: ../../models/mistral/base
+    layer_range: [0, 2]
+  - model: ../../models/mistral/ft3
+    layer_range: [0, 2]
+  - model: ../../models/mistral/ft1
+    layer_range: [0, 2]"

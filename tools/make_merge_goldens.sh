@@ -348,3 +348,23 @@ slices:
     layer_range: [0, 2]
   - model: ../../models/mistral/ft1
     layer_range: [0, 2]"
+# From tools/fuzz_merges.py (seed 15): karcher, where the norms must be torch's (`vector_norm` of
+# the float32 copy, TorchNorm's order). With identical inputs (q/k-norm weights all 1) ⟨u, Uᵢ⟩ is
+# 1 or one ulp below it, θ = acos of that is 0 or 3.5e-4, and a step is taken or not: 30 ulp@absmax
+# before in float32; bf16 differed by 1 ulp@absmax.
+case_ cohere_qknorm-karcher-f32 19904 "merge_method: karcher
+dtype: float32
+parameters:
+  max_iter: 3
+models:
+- model: ../../models/cohere_qknorm/ft1
+- model: ../../models/cohere_qknorm/ft2
+- model: ../../models/cohere_qknorm/ft3"
+case_ mistral-karcher-bf16 55883 "merge_method: karcher
+dtype: bfloat16
+parameters:
+  max_iter: 3
+models:
+- model: ../../models/mistral/ft2
+- model: ../../models/mistral/ft3
+- model: ../../models/mistral/ft1"

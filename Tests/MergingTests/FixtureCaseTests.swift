@@ -36,7 +36,9 @@ struct FixtureCaseTests {
         // in the last bit for a few % of arguments. In bf16/f16 the rounding absorbs that.
         case "nuslerp": dtype == .f32 ? .ulpAtAbsMax(4) : .bitExact
         case "model_stock": .bitExact  // fixture tensors are ≤ TorchSum.singleChunk: torch's order
-        case "karcher": dtype == .f32 ? .ulpAtAbsMax(32) : .ulpAtAbsMax(4)
+        // Norms in torch's order; in float32 ⟨u, Uᵢ⟩ is MKL's sdot and acos/sin/cos MKL's VML, and
+        // the iteration carries a last-bit difference along (≤ 3 ulp@absmax seen in fuzz cases).
+        case "karcher": dtype == .f32 ? .ulpAtAbsMax(8) : .bitExact
         case "sce": .ulpAtAbsMax(2)
         case "multislerp": dtype == .f32 ? .ulpAtAbsMax(2) : .bitExact  // as nuslerp (cos and sin of ‖τ‖)
         default: .bitExact
@@ -103,18 +105,19 @@ struct FixtureCaseTests {
         #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent("generation_config.json").path))
     }
 
-    /// The fixture tensors are all small enough for the torch-order paths of multislerp, nuslerp
-    /// and model_stock; this runs their goldens through the streaming paths (what tensors above
+    /// The fixture tensors are all small enough for the torch-order paths of multislerp, nuslerp,
+    /// model_stock and karcher; this runs their goldens through the streaming paths (what tensors above
     /// `TorchSum.singleChunk` take, with Double sums) and holds them to what an honest float32
     /// implementation reaches (fixtures README).
-    @Test("multislerp's, nuslerp's and model_stock's streaming paths (large tensors) stay within tolerance of mergekit's goldens",
-          arguments: cases.filter { ["-multislerp-", "-nuslerp-", "-model_stock-"].contains(where: $0.contains) })
+    @Test("the streaming paths (large tensors) of multislerp, nuslerp, model_stock and karcher stay within tolerance of mergekit's goldens",
+          arguments: cases.filter { ["-multislerp-", "-nuslerp-", "-model_stock-", "-karcher-"].contains(where: $0.contains) })
     func streamingReductionPaths(_ name: String) throws {
         let folder = name.hasPrefix("/") ? URL(fileURLWithPath: name) : fixtures.appendingPathComponent("merges/\(name)")
         let p = try planCase(folder)
         let method: any MergeMethod = switch p.method.name {
         case "multislerp": MultiSLERP(torchOrderLimit: 0)
         case "nuslerp": NuSLERP(torchOrderLimit: 0)
+        case "karcher": Karcher(torchOrderLimit: 0)
         default: ModelStock(torchOrderLimit: 0)
         }
         let plan = MergePlan(
@@ -123,7 +126,12 @@ struct FixtureCaseTests {
         let out = temporaryDirectory(folder.lastPathComponent).appendingPathComponent("out")
         _ = try Merger.run(plan, output: out, options: MergeOptions(threads: 2))
         let problems = try compare(out, folder.appendingPathComponent("expected"), computeDType: plan.tasks.first?.computeDType) {
-            p.method.name == "model_stock" ? .ulpAtAbsMax(4) : $0 == .f32 ? .ulpAtAbsMax(32) : .ulpAtAbsMax(2)
+            switch (p.method.name, $0) {
+            case ("model_stock", _): .ulpAtAbsMax(4)
+            case (_, .f32): .ulpAtAbsMax(32)
+            case ("karcher", _): .ulpAtAbsMax(4)
+            default: .ulpAtAbsMax(2)
+            }
         }
         #expect(problems.isEmpty, "\(problems.prefix(5).joined(separator: "\n"))")
     }

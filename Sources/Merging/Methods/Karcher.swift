@@ -9,7 +9,7 @@ import Tensors
 ///         stop if ‖T‖ < tol;  u = normalise(cos‖T‖·u + sin‖T‖·T/‖T‖)
 ///     R = (Σ αᵢ‖Yᵢ‖)·u
 ///
-/// Norms in float32 (Double here), everything else in the compute dtype with mergekit 0.1.5's roundings.
+/// Norms in float32, everything else in the compute dtype with mergekit 0.1.5's roundings.
 public struct Karcher: MergeMethod {
     public let name = "karcher"
     public let parameters: [ParameterSpec] = [.number("max_iter", .global, default: 10), .number("tol", .global, default: 1e-5)]
@@ -18,9 +18,14 @@ public struct Karcher: MergeMethod {
     /// One buffer the size of the tensor in the compute dtype (the running mean u); inputs stream.
     public var tensorBuffers: Int { 1 }
 
-    public init() {}
+    /// Tensors up to this many elements are merged in memory with torch's norms (`mergeInTorchOrder`).
+    let torchOrderLimit: Int
 
-    /// Streams the inputs: a pass for the norms, one for the first mean, then per iteration one
+    public init() { self.init(torchOrderLimit: TorchSum.singleChunk) }
+    init(torchOrderLimit: Int) { self.torchOrderLimit = torchOrderLimit }
+
+    /// Tensors of ≤ `TorchSum.singleChunk` elements are merged in memory (`mergeInTorchOrder`).
+    /// Larger ones stream the inputs: a pass for the norms, one for the first mean, then per iteration one
     /// for ⟨u, Uᵢ⟩, one for ‖T‖ and one that moves u (T is recomputed where needed); only u is
     /// held, in the compute dtype (every value of u is rounded to it, so it is stored exactly). A
     /// division of u by its norm is applied when u is next read.
@@ -35,6 +40,10 @@ public struct Karcher: MergeMethod {
         let n = task.count
         let tol = Float(task.number("tol") ?? 1e-5), maxIter = Int(task.number("max_iter") ?? 10)
         let alphas = [Float](repeating: Float(1.0 / Double(count)), count: count)
+        if n <= torchOrderLimit {
+            try Self.mergeInTorchOrder(task, io, tol: tol, maxIter: maxIter, alphas: alphas)
+            return
+        }
         let norms = try io.reduce(.whole, width: count) { block, sums in
             for i in 0..<count {
                 var s = 0.0
@@ -136,6 +145,52 @@ public struct Karcher: MergeMethod {
                 if let divisor { m = r(m / divisor) }
                 block.out[e] = r(scale * m)
             }
+        }
+    }
+}
+
+extension Karcher {
+    /// The same iteration on whole arrays, with every norm as torch takes it — `vector_norm` of
+    /// the float32 copy, in `TorchNorm`'s order — so that the decisions that hinge on a last bit
+    /// (θᵢ < tol for identical inputs, where ⟨u, Uᵢ⟩ is 1 or one ulp below it) go mergekit's way.
+    /// ⟨u, Uᵢ⟩ is `torch.dot`, BLAS's (MKL) in float32, whose order is not reproduced: it is
+    /// summed in Double and rounded once.
+    static func mergeInTorchOrder(_ task: TensorTask, _ io: TensorIO, tol: Float, maxIter: Int, alphas: [Float]) throws {
+        let d = task.computeDType
+        func r(_ v: Float) -> Float { Rounding.round(v, to: d) }
+        func norm(_ v: [Float]) -> Float { TorchNorm.l2(count: v.count, dtype: .f32) { v[$0] } }
+        let inputs = try io.gather()
+        let n = task.count
+        let norms = inputs.map(norm)
+        let units = inputs.indices.map { i in norms[i] == 0 ? [Float](repeating: 0, count: n) : inputs[i].map { r($0 / norms[i]) } }
+        let valid = norms.indices.filter { norms[$0] > tol }
+        var mean = [Float](repeating: 0, count: n)
+        if !valid.isEmpty {
+            let alphaSum = valid.reduce(0.0) { $0 + Double(alphas[$1]) }
+            let weights = valid.map { Float(Double(alphas[$0]) / alphaSum) }
+            for (k, i) in valid.enumerated() { for e in 0..<n { mean[e] = r(mean[e] + r(weights[k] * units[i][e])) } }
+            let meanNorm = norm(mean)
+            mean = meanNorm < tol ? units[valid[0]] : mean.map { r($0 / meanNorm) }
+            for _ in 0..<maxIter {
+                var tangent = [Float](repeating: 0, count: n)
+                for (k, i) in valid.enumerated() {
+                    let dot = min(1, max(-1, r(Float((0..<n).reduce(0.0) { $0 + Double(mean[$1]) * Double(units[i][$1]) }))))
+                    let theta = r(acosf(dot))
+                    if theta < tol { continue }
+                    let coefficient = r(weights[k] * r(theta / r(sinf(theta))))
+                    for e in 0..<n { tangent[e] = r(tangent[e] + r(coefficient * r(units[i][e] - r(dot * mean[e])))) }
+                }
+                let tangentNorm = norm(tangent)
+                if tangentNorm < tol { break }
+                let c = r(cosf(tangentNorm)), s = r(sinf(tangentNorm))
+                mean = (0..<n).map { e in r(r(c * mean[e]) + r(s * r(tangent[e] / tangentNorm))) }
+                let unitNorm = norm(mean)
+                if unitNorm > tol { mean = mean.map { r($0 / unitNorm) } }
+            }
+        }
+        let scale = r(zip(alphas, norms).reduce(Float(0)) { $0 + $1.0 * $1.1 })
+        try io.elementwise { block in
+            for e in 0..<block.count { block.out[e] = r(scale * mean[block.offset + e]) }
         }
     }
 }

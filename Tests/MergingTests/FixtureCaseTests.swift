@@ -30,7 +30,9 @@ struct FixtureCaseTests {
 
     static func tolerance(method: String, dtype: DType) -> Tolerance {
         switch method {
-        case "slerp": dtype == .f32 ? .ulpAtAbsMax(32) : .ulpOfValue(1)
+        // Norms and dot in torch's order; left: torch's acos/sin are MKL's (see nuslerp), which
+        // can move a bf16 rounding too (fuzz seed 8 case 46: 1 element).
+        case "slerp": dtype == .f32 ? .ulpAtAbsMax(4) : .ulpOfValue(1)
         // Norms and dots replay torch's order (fixture tensors are ≤ TorchSum.singleChunk); what
         // is left in float32 is torch's acos/sin/cos, which are MKL's (VML) and differ from glibc's
         // in the last bit for a few % of arguments. In bf16/f16 the rounding absorbs that.
@@ -105,12 +107,12 @@ struct FixtureCaseTests {
         #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent("generation_config.json").path))
     }
 
-    /// The fixture tensors are all small enough for the torch-order paths of multislerp, nuslerp,
-    /// model_stock and karcher; this runs their goldens through the streaming paths (what tensors above
+    /// The fixture tensors are all small enough for the torch-order paths of slerp, multislerp,
+    /// nuslerp, model_stock and karcher; this runs their goldens through the streaming paths (what tensors above
     /// `TorchSum.singleChunk` take, with Double sums) and holds them to what an honest float32
     /// implementation reaches (fixtures README).
-    @Test("the streaming paths (large tensors) of multislerp, nuslerp, model_stock and karcher stay within tolerance of mergekit's goldens",
-          arguments: cases.filter { ["-multislerp-", "-nuslerp-", "-model_stock-", "-karcher-"].contains(where: $0.contains) })
+    @Test("the streaming paths (large tensors) of slerp, multislerp, nuslerp, model_stock and karcher stay within tolerance of mergekit's goldens",
+          arguments: cases.filter { ["-slerp-", "-multislerp-", "-nuslerp-", "-model_stock-", "-karcher-"].contains(where: $0.contains) })
     func streamingReductionPaths(_ name: String) throws {
         let folder = name.hasPrefix("/") ? URL(fileURLWithPath: name) : fixtures.appendingPathComponent("merges/\(name)")
         let p = try planCase(folder)
@@ -118,6 +120,7 @@ struct FixtureCaseTests {
         case "multislerp": MultiSLERP(torchOrderLimit: 0)
         case "nuslerp": NuSLERP(torchOrderLimit: 0)
         case "karcher": Karcher(torchOrderLimit: 0)
+        case "slerp": SLERP(torchOrderLimit: 0)
         default: ModelStock(torchOrderLimit: 0)
         }
         let plan = MergePlan(
@@ -128,6 +131,8 @@ struct FixtureCaseTests {
         let problems = try compare(out, folder.appendingPathComponent("expected"), computeDType: plan.tasks.first?.computeDType) {
             switch (p.method.name, $0) {
             case ("model_stock", _): .ulpAtAbsMax(4)
+            case ("slerp", .f32): .ulpAtAbsMax(32)
+            case ("slerp", _): .ulpOfValue(1)
             case (_, .f32): .ulpAtAbsMax(32)
             case ("karcher", _): .ulpAtAbsMax(4)
             default: .ulpAtAbsMax(2)

@@ -368,3 +368,14 @@ models:
 - model: ../../models/mistral/ft2
 - model: ../../models/mistral/ft3
 - model: ../../models/mistral/ft1"
+# From tools/fuzz_merges.py (seed 9): sce in float32, where each model's mean square must be
+# torch's `square().mean(dim=1)` (a cascade sum in float32, then ÷ n), or its weight moves an ulp.
+case_ llama-sce-f32 48412 "merge_method: sce
+dtype: float32
+base_model: ../../models/llama/base
+parameters:
+  select_topk: 1.0
+models:
+- model: ../../models/llama/ft2
+- model: ../../models/llama/ft3
+- model: ../../models/llama/ft1"

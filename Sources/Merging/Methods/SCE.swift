@@ -77,21 +77,36 @@ public struct SCE: MergeMethod {
                 keep = try pass.masks([others[0]], selection)[0]
             }
         }
-        let squares = try io.reduce(.whole, width: m) { block, sums in
-            for i in 0..<m {
-                var s = 0.0
-                for e in 0..<block.count where keep?[block.offset + e] ?? true {
-                    let v = Self.delta(block.inputs, others[i], b, e, d)
-                    s += Double(r(v * v))
+        // mean(Δᵢ²): `square().mean(dim=1)`, a float32 sum divided by n, rounded once. Tensors torch
+        // sums in one chunk are summed in its order (`TorchSum.cascade`), larger ones in Double.
+        var weights: [Float]
+        if n <= TorchSum.singleChunk {
+            let x = try io.gather()
+            weights = others.map { j in
+                let sum = TorchSum.cascade(count: n, vectorWidth: 8) { e in
+                    guard keep?[e] ?? true else { return 0 }
+                    let v = r(x[j][e] - x[b][e])
+                    return r(v * v)
                 }
-                sums.add(0, i, s)
+                return r(sum / Float(n))
             }
+        } else {
+            let squares = try io.reduce(.whole, width: m) { block, sums in
+                for i in 0..<m {
+                    var s = 0.0
+                    for e in 0..<block.count where keep?[block.offset + e] ?? true {
+                        let v = Self.delta(block.inputs, others[i], b, e, d)
+                        s += Double(r(v * v))
+                    }
+                    sums.add(0, i, s)
+                }
+            }
+            weights = squares.map { r(Float($0 / Double(n))) }
         }
-        var weights = squares.map { r(Float($0 / Double(n))) }
-        let weightSum = weights.reduce(0.0) { $0 + Double($1) }
+        let weightSum = r(weights.reduce(Float(0), +))
         weights = abs(weightSum) < 1e-6
             ? [Float](repeating: r(1 / Float(m)), count: m)
-            : weights.map { r($0 / r(Float(weightSum))) }
+            : weights.map { r($0 / weightSum) }
         let tiny = r(1e-6)
         try io.elementwise { block in
             withUnsafeTemporaryAllocation(of: Float.self, capacity: m) { deltas in

@@ -1,5 +1,6 @@
-"""Makes fixtures/sort/argsort.json: torch's CPU unstable argsort (ascending, dim=1) of rows with
-many tied values, the order DELLA's ranks come from. Referee for Tensors.IntroSort.
+"""Makes fixtures/sort/argsort.json: torch's CPU unstable argsort (dim=1, ascending and descending)
+of rows with many tied values, the orders DELLA's ranks (ascending), TIES's top-k (descending) and
+breadcrumbs' band (ascending) come from. Referee for Tensors.IntroSort.
 
     python tools/make_sort_fixture.py   # needs torch
 """
@@ -16,9 +17,14 @@ for rows, n, levels in [(4, 1, 4), (4, 2, 2), (6, 16, 3), (6, 17, 3), (4, 33, 5)
         order = torch.argsort(keys, dim=1)
         cases.append({"dtype": str(dtype).replace("torch.", ""), "rows": [
             {"keys": keys[r].float().tolist(), "order": order[r].tolist()} for r in range(rows)]})
+        order = torch.argsort(keys, dim=1, descending=True)
+        cases.append({"dtype": str(dtype).replace("torch.", ""), "descending": True, "rows": [
+            {"keys": keys[r].float().tolist(), "order": order[r].tolist()} for r in range(rows)]})
 # Adversarial-ish rows: sorted, reversed, all equal, organ pipe.
 for row in [list(range(300)), list(range(300))[::-1], [1.0] * 300, list(range(150)) + list(range(150))[::-1]]:
     keys = torch.tensor(row, dtype=torch.float32).reshape(1, -1)
     cases.append({"dtype": "float32", "rows": [{"keys": keys[0].tolist(), "order": torch.argsort(keys, dim=1)[0].tolist()}]})
+    cases.append({"dtype": "float32", "descending": True, "rows": [
+        {"keys": keys[0].tolist(), "order": torch.argsort(keys, dim=1, descending=True)[0].tolist()}]})
 with open("fixtures/sort/argsort.json", "w") as f:
     json.dump({"torch": torch.__version__, "cases": cases}, f, separators=(",", ":"))

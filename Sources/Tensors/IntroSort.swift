@@ -14,14 +14,16 @@
 ///         around it; introsort(cut, last); last = cut
 ///     then insertion sort of the first 16, unguarded insertion of the rest
 public enum IntroSort {
-    /// Indices of `keys` in the order `std::sort` puts them in (ascending).
-    public static func argsort(_ keys: UnsafeBufferPointer<Float>) -> [Int32] {
+    /// Indices of `keys` in the order `std::sort` puts them in: ascending, or with `descending`
+    /// under torch's descending comparator (`a > b`, NaN first) — not the ascending order reversed,
+    /// which places equal keys differently.
+    public static func argsort(_ keys: UnsafeBufferPointer<Float>, descending: Bool = false) -> [Int32] {
         let n = keys.count
         var k = [Float](keys)
         var v = (0..<Int32(n)).map { $0 }
         k.withUnsafeMutableBufferPointer { kp in
             v.withUnsafeMutableBufferPointer { vp in
-                var s = Sorter(k: kp.baseAddress!, v: vp.baseAddress!)
+                var s = Sorter(k: kp.baseAddress!, v: vp.baseAddress!, descending: descending)
                 s.sort(n)
             }
         }
@@ -31,10 +33,14 @@ public enum IntroSort {
     struct Sorter {
         let k: UnsafeMutablePointer<Float>
         let v: UnsafeMutablePointer<Int32>
+        let descending: Bool
 
-        /// `a < b`, with NaN sorting after every number (torch's ascending comparator).
-        @inline(__always) static func less(_ a: Float, _ b: Float) -> Bool { (!a.isNaN && b.isNaN) || a < b }
-        @inline(__always) func less(_ i: Int, _ j: Int) -> Bool { Self.less(k[i], k[j]) }
+        /// Whether `a` goes before `b`: torch's comparators, `a < b` with NaN after every number, or
+        /// (descending) `a > b` with NaN before every number.
+        @inline(__always) func less(_ a: Float, _ b: Float) -> Bool {
+            descending ? (a.isNaN && !b.isNaN) || a > b : (!a.isNaN && b.isNaN) || a < b
+        }
+        @inline(__always) func less(_ i: Int, _ j: Int) -> Bool { less(k[i], k[j]) }
         @inline(__always) func swapAt(_ i: Int, _ j: Int) {
             let tk = k[i]; k[i] = k[j]; k[j] = tk
             let tv = v[i]; v[i] = v[j]; v[j] = tv
@@ -121,7 +127,7 @@ public enum IntroSort {
         func unguardedLinearInsert(_ lastIn: Int) {
             let vk = k[lastIn], vv = v[lastIn]
             var last = lastIn, next = lastIn - 1
-            while Self.less(vk, k[next]) {
+            while less(vk, k[next]) {
                 move(next, to: last)
                 last = next
                 next -= 1
@@ -171,7 +177,7 @@ public enum IntroSort {
             }
             // push_heap(first, hole, top, value)
             var parent = (hole - 1) / 2
-            while hole > top && Self.less(k[first + parent], key) {
+            while hole > top && less(k[first + parent], key) {
                 move(first + parent, to: first + hole)
                 hole = parent
                 parent = (hole - 1) / 2

@@ -6,20 +6,21 @@ import Testing
 @Suite("IntroSort (torch's unstable CPU argsort order)")
 struct IntroSortTests {
     struct Row: Decodable { let keys: [Float]; let order: [Int32] }
-    struct Case: Decodable { let dtype: String; let rows: [Row] }
+    struct Case: Decodable { let dtype: String; let descending: Bool?; let rows: [Row] }
     struct Golden: Decodable { let torch: String; let cases: [Case] }
 
     static let golden = loadFixture("sort/argsort.json", as: Golden.self)
 
-    @Test("Rows full of ties come out in exactly torch's order (fixtures/sort, made by torch.argsort)")
+    @Test("Rows full of ties come out in exactly torch's order, ascending and descending (fixtures/sort, made by torch.argsort)")
     func matchesTorch() throws {
         let g = try #require(Self.golden)
-        #expect(g.cases.count >= 20)
+        #expect(g.cases.count >= 40)
+        #expect(g.cases.filter { $0.descending == true }.count >= 20)
         var rows = 0, tiedRows = 0
         for c in g.cases {
             for row in c.rows {
-                let order = row.keys.withUnsafeBufferPointer { IntroSort.argsort($0) }
-                #expect(order == row.order, "\(c.dtype) row of \(row.keys.count)")
+                let order = row.keys.withUnsafeBufferPointer { IntroSort.argsort($0, descending: c.descending ?? false) }
+                #expect(order == row.order, "\(c.dtype) row of \(row.keys.count), descending: \(c.descending ?? false)")
                 rows += 1
                 if Set(row.keys).count < row.keys.count { tiedRows += 1 }
             }

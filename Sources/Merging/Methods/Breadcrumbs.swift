@@ -8,11 +8,14 @@ import Tensors
 /// Defaults: normalize false, rescale false, gamma 0.01 (mergekit 0.1.5's fixed rule: γ·n < 1 keeps T).
 public struct Breadcrumbs: MergeMethod {
     public let name = "breadcrumbs"
-    let engine = GeneralizedTaskArithmetic(sparsifier: .outliers, consensus: false, normalizeDefault: false, rescaleDefault: false)
+    let engine: GeneralizedTaskArithmetic
     public var parameters: [ParameterSpec] { engine.parameters }
     public var contract: MethodContract { engine.contract }
 
-    public init() {}
+    public init() { self.init(sortLimit: SparsificationPass.sortLimit) }
+    init(sortLimit: Int) {
+        engine = GeneralizedTaskArithmetic(sparsifier: .outliers, consensus: false, normalizeDefault: false, rescaleDefault: false, sortLimit: sortLimit)
+    }
 
     public func validate(_ task: TensorTask) throws { try engine.validate(task, method: name) }
     public func merge(_ task: TensorTask, _ io: TensorIO) throws { try engine.merge(task, io) }

@@ -16,6 +16,9 @@ struct GeneralizedTaskArithmetic: Sendable {
     let consensus: Bool
     let normalizeDefault: Bool
     let rescaleDefault: Bool
+    /// Tensors up to this many elements rank magnitudes by replaying torch's sort
+    /// (`SparsificationPass.sortLimit`); a test lowers it to exercise the streaming selection.
+    var sortLimit = SparsificationPass.sortLimit
 
     var parameters: [ParameterSpec] {
         var p: [ParameterSpec] = [
@@ -106,7 +109,7 @@ struct GeneralizedTaskArithmetic: Sendable {
         let gamma = others.map { task.number("gamma", input: $0) ?? 0.01 }
         let epsilon = others.map { task.number("epsilon", input: $0) ?? 0.15 }
         func sparsify() throws -> [SparsifiedDelta] {
-            try SparsificationPass(io: io, task: task, base: b)
+            try SparsificationPass(io: io, task: task, base: b, sortLimit: sortLimit)
                 .runAll(sparsifier, models: others, density: density, gamma: gamma, epsilon: epsilon, rescale: rescale)
         }
         let random = sparsifier == .random || sparsifier == .della

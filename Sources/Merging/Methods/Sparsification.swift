@@ -112,7 +112,8 @@ struct RankSelection: Sendable {
 /// Builds keep-masks and rescale factors by streaming over the tensor: no model's delta is ever
 /// held whole. Magnitude ranks use `RadixSelect` on the float bit patterns of |δ|; among equal
 /// magnitudes the element with the lower flat index ranks lower (so top-k keeps the later ones) —
-/// mergekit breaks such ties arbitrarily (torch's unstable sort), see the fixtures' README.
+/// mergekit breaks such ties in the order torch's unstable sort leaves them, which tensors of
+/// ≤ `sortLimit` elements replay (`sorted`), see the fixtures' README.
 struct SparsificationPass {
     let io: TensorIO
     let task: TensorTask
@@ -120,6 +121,8 @@ struct SparsificationPass {
     /// What is ranked instead of each model's |δ|: the bit patterns of a non-negative float per
     /// element, from the stored inputs at a block (`inputs`, `count`, `into`) — sce's variance.
     var key: ((_ inputs: [UnsafeRawPointer], _ count: Int, _ into: UnsafeMutablePointer<UInt32>) -> Void)? = nil
+    /// Magnitude selections of tensors up to this many elements replay torch's sort (`sorted`).
+    var sortLimit = Self.sortLimit
 
     var n: Int { task.count }
     var compute: DType { task.computeDType }
@@ -143,12 +146,22 @@ struct SparsificationPass {
             case .magnitude:
                 if density[k] <= 0 { result[k].keep = Bitmask(count: n); continue }
                 let count = max(1, Int(density[k] * Double(n)))
-                rankRequests.append((k, (n - count)..<n))
+                if n <= sortLimit {
+                    result[k].keep = sorted(models[k], descending: true, keeping: 0..<count)
+                } else {
+                    rankRequests.append((k, (n - count)..<n))
+                }
             case .outliers:
                 let target = Int(density[k] * Double(n))
                 let top = Int(gamma[k] * Double(n))
                 let bottom = max(0, n - target - top)
-                if target > 0 { rankRequests.append((k, bottom..<(bottom + target))) } else { result[k].keep = Bitmask(count: n) }
+                if target > 0 && n <= sortLimit {
+                    result[k].keep = sorted(models[k], descending: false, keeping: bottom..<(bottom + target))
+                } else if target > 0 {
+                    rankRequests.append((k, bottom..<(bottom + target)))
+                } else {
+                    result[k].keep = Bitmask(count: n)
+                }
             case .random:
                 result[k].scaleDType = randomWorkDType
                 result[k].keep = io.random.bernoulli(count: n, threshold: Self.bernoulliThreshold(density: density[k], compute: compute))
@@ -173,6 +186,22 @@ struct SparsificationPass {
             for (i, k) in targets.enumerated() { result[k].scale = scales[i] }
         }
         return result
+    }
+
+    /// Tensors up to this many elements rank |δ| as mergekit does — torch's unstable CPU sort,
+    /// libstdc++'s introsort (`IntroSort`) — so equal magnitudes at a boundary are kept or dropped
+    /// exactly as there; larger ones take the streaming radix select (ties by flat index).
+    static let sortLimit = TorchSum.singleChunk
+
+    /// The elements at positions `keeping` of torch's `argsort(|δ|, descending:)` (TIES: the first
+    /// k of the descending order; breadcrumbs: a band of the ascending one).
+    func sorted(_ j: Int, descending: Bool, keeping positions: Range<Int>) -> Bitmask {
+        let x = task.inputs[j], b = task.inputs[base]
+        let magnitudes = (0..<n).map { Rounding.round(load(x, $0) - load(b, $0), to: compute).magnitude }
+        let order = magnitudes.withUnsafeBufferPointer { IntroSort.argsort($0, descending: descending) }
+        let keep = Bitmask(count: n)
+        for p in positions { keep.set(Int(order[p])) }
+        return keep
     }
 
     /// Per block, |δ| bit patterns of several models (one buffer each), from the stored inputs.

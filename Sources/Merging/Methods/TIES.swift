@@ -6,14 +6,18 @@ import Tensors
 ///
 ///     Δᵢ = wᵢ·topk(Xᵢ − B);  σ = sign ΣΔᵢ;  R = B + λ·Σ Δᵢ[σ] / Σ wᵢ[σ]
 ///
-/// Defaults: normalize true, rescale false. Magnitudes are selected by radix select in linear time.
+/// Defaults: normalize true, rescale false. Magnitudes are selected by radix select in linear time;
+/// tensors of ≤ `SparsificationPass.sortLimit` elements replay torch's sort instead, ties included.
 public struct TIES: MergeMethod {
     public let name = "ties"
-    let engine = GeneralizedTaskArithmetic(sparsifier: .magnitude, consensus: true, normalizeDefault: true, rescaleDefault: false)
+    let engine: GeneralizedTaskArithmetic
     public var parameters: [ParameterSpec] { engine.parameters }
     public var contract: MethodContract { engine.contract }
 
-    public init() {}
+    public init() { self.init(sortLimit: SparsificationPass.sortLimit) }
+    init(sortLimit: Int) {
+        engine = GeneralizedTaskArithmetic(sparsifier: .magnitude, consensus: true, normalizeDefault: true, rescaleDefault: false, sortLimit: sortLimit)
+    }
 
     public func validate(_ task: TensorTask) throws { try engine.validate(task, method: name) }
     public func merge(_ task: TensorTask, _ io: TensorIO) throws { try engine.merge(task, io) }

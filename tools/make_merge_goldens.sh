@@ -379,3 +379,15 @@ models:
 - model: ../../models/llama/ft2
 - model: ../../models/llama/ft3
 - model: ../../models/llama/ft1"
+# From tools/fuzz_merges.py (seed 17): sce with select_topk < 1 on bf16 deltas, where many variances
+# tie at the top-k boundary and torch's topk (std::nth_element here) decides which stay: 14 % of
+# elements differed before `IntroSort.topk` replayed it.
+case_ qwen2-sce-topk 62103 "merge_method: sce
+dtype: bfloat16
+base_model: ../../models/qwen2/base
+parameters:
+  select_topk: 0.5
+models:
+- model: ../../models/qwen2/ft2
+- model: ../../models/qwen2/ft3
+- model: ../../models/qwen2/ft1"

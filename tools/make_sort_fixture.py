@@ -28,3 +28,19 @@ for row in [list(range(300)), list(range(300))[::-1], [1.0] * 300, list(range(15
         {"keys": keys[0].tolist(), "order": torch.argsort(keys, dim=1, descending=True)[0].tolist()}]})
 with open("fixtures/sort/argsort.json", "w") as f:
     json.dump({"torch": torch.__version__, "cases": cases}, f, separators=(",", ":"))
+
+# fixtures/sort/topk.json: torch's CPU topk (sce's selection by variance) on 1-D rows full of ties,
+# with k on both sides of its k·64 ≤ n switch (std::partial_sort up to it, std::nth_element above).
+topk_rows = []
+for n, levels in [(1, 4), (5, 2), (40, 3), (100, 5), (300, 8), (1000, 16), (4096, 64), (20000, 100)]:
+    x = ((torch.randn(n) * levels).round() / levels).abs()
+    for dtype in (torch.bfloat16, torch.float32):
+        keys = x.to(dtype)
+        selections = []
+        for k in sorted({1, max(1, n // 64), n // 64 + 1, max(1, n // 5), max(1, n // 3), n - 1 if n <= 1000 else 1} - {0}):
+            for largest in (True, False):
+                _, idx = torch.topk(keys, k, largest=largest)
+                selections.append({"k": k, "largest": largest, "indices": idx.tolist()})
+        topk_rows.append({"dtype": str(dtype).replace("torch.", ""), "keys": keys.float().tolist(), "selections": selections})
+with open("fixtures/sort/topk.json", "w") as f:
+    json.dump({"torch": torch.__version__, "rows": topk_rows}, f, separators=(",", ":"))

@@ -30,6 +30,29 @@ public enum IntroSort {
         return v
     }
 
+    /// The indices `torch.topk(keys, k)` returns on CPU (largest first; `largest: false` for the
+    /// smallest), as a set in no particular order: libstdc++'s `std::partial_sort` when
+    /// k·64 ≤ n (heap select), else `std::nth_element` (introselect) — which of several equal keys
+    /// at the boundary make it is that algorithm's choice, replayed step by step.
+    public static func topk(_ keys: UnsafeBufferPointer<Float>, _ k: Int, largest: Bool = true) -> [Int32] {
+        let n = keys.count
+        guard k > 0, n > 0 else { return [] }
+        guard k < n else { return (0..<Int32(n)).map { $0 } }
+        var kk = [Float](keys)
+        var v = (0..<Int32(n)).map { $0 }
+        kk.withUnsafeMutableBufferPointer { kp in
+            v.withUnsafeMutableBufferPointer { vp in
+                let s = Sorter(k: kp.baseAddress!, v: vp.baseAddress!, descending: largest)
+                if k * 64 <= n {
+                    s.heapSelect(0, k, n)
+                } else {
+                    s.introselect(0, k - 1, n, depth: 2 * (Int.bitWidth - 1 - n.leadingZeroBitCount))
+                }
+            }
+        }
+        return Array(v[0..<k])
+    }
+
     struct Sorter {
         let k: UnsafeMutablePointer<Float>
         let v: UnsafeMutablePointer<Int32>
@@ -133,6 +156,40 @@ public enum IntroSort {
                 next -= 1
             }
             k[last] = vk; v[last] = vv
+        }
+
+        // MARK: Selection (std::nth_element, std::partial_sort's heap select)
+
+        /// `std::__introselect`: partitions until the element at `nth` is the one a full sort
+        /// would put there, everything before it going before it.
+        func introselect(_ firstIn: Int, _ nth: Int, _ lastIn: Int, depth depthIn: Int) {
+            var first = firstIn, last = lastIn, depth = depthIn
+            while last - first > 3 {
+                if depth == 0 {
+                    heapSelect(first, nth + 1, last)
+                    swapAt(first, nth)
+                    return
+                }
+                depth -= 1
+                let cut = partitionPivot(first, last)
+                if cut <= nth { first = cut } else { last = cut }
+            }
+            insertionSort(first, last)
+        }
+
+        /// `std::__heap_select`: a heap of [first, middle), then every later element that goes
+        /// before the heap's top replaces it (`__pop_heap(first, middle, i)`).
+        func heapSelect(_ first: Int, _ middle: Int, _ last: Int) {
+            makeHeap(first, middle)
+            var i = middle
+            while i < last {
+                if less(i, first) {
+                    let vk = k[i], vv = v[i]
+                    move(first, to: i)
+                    adjustHeap(first, hole: 0, len: middle - first, key: vk, value: vv)
+                }
+                i += 1
+            }
         }
 
         // MARK: Heapsort fallback (std::__partial_sort(first, last, last))

@@ -42,3 +42,33 @@ struct IntroSortTests {
         #expect(order.map(Int.init) != stable)
     }
 }
+
+@Suite("IntroSort.topk (torch's CPU topk: std::partial_sort or std::nth_element)")
+struct TopKTests {
+    struct Selection: Decodable { let k: Int; let largest: Bool; let indices: [Int32] }
+    struct Row: Decodable { let dtype: String; let keys: [Float]; let selections: [Selection] }
+    struct Golden: Decodable { let torch: String; let rows: [Row] }
+
+    static let golden = loadFixture("sort/topk.json", as: Golden.self)
+
+    @Test("Keeps exactly the tied elements torch.topk keeps, on both sides of its partial_sort/nth_element switch (fixtures/sort/topk.json)")
+    func matchesTorch() throws {
+        let g = try #require(Self.golden)
+        var partial = 0, selected = 0, boundaryTies = 0
+        for row in g.rows {
+            for s in row.selections {
+                let ours = row.keys.withUnsafeBufferPointer { IntroSort.topk($0, s.k, largest: s.largest) }
+                #expect(Set(ours) == Set(s.indices), "\(row.dtype) n \(row.keys.count) k \(s.k) largest \(s.largest)")
+                #expect(ours.count == s.k)
+                if s.k * 64 <= row.keys.count { partial += 1 } else { selected += 1 }
+                // A boundary tie: the k-th key also occurs outside the selection.
+                let kept = Set(s.indices.map(Int.init))
+                let boundary = s.indices.map { row.keys[Int($0)] }.reduce(s.largest ? Float.infinity : -Float.infinity) { s.largest ? min($0, $1) : max($0, $1) }
+                if row.keys.indices.contains(where: { !kept.contains($0) && row.keys[$0] == boundary }) { boundaryTies += 1 }
+            }
+        }
+        // Both algorithms, and selections whose boundary value is tied (else any top-k would pass).
+        #expect(partial >= 10 && selected >= 40)
+        #expect(boundaryTies > (partial + selected) / 2)
+    }
+}

@@ -10,7 +10,8 @@ import Tensors
 ///     Mᵢ = [sign Δᵢ = sign ΣⱼΔⱼ];  R = B + Σ cᵢMᵢΔᵢ / max(Σ cᵢMᵢ, 1e-6)
 ///
 /// No per-model weights. Every step rounded to the compute dtype. Among equal variances the later
-/// flat index is kept first (the TIES rule; mergekit's `topk` leaves such ties to torch).
+/// flat index is kept first (the TIES rule; mergekit's `topk` leaves such ties to torch), except on
+/// tensors of ≤ `torchOrderLimit` elements, which replay torch's topk (`IntroSort.topk`).
 ///
 /// Streams: a pass counts the nonzero variances, the magnitude selection (`SparsificationPass`,
 /// with the variance as its key) builds the keep mask (n bits), a pass sums each model's mean
@@ -20,7 +21,12 @@ public struct SCE: MergeMethod {
     public let parameters: [ParameterSpec] = [.number("select_topk", .global, default: 1), .bool("int8_mask", default: false)]
     public let contract = MethodContract(base: .required)
 
-    public init() {}
+    /// Tensors up to this many elements replay torch: its topk (ties included) and its order for
+    /// the mean squares; a test lowers it to exercise the streaming paths.
+    let torchOrderLimit: Int
+
+    public init() { self.init(torchOrderLimit: SparsificationPass.sortLimit) }
+    init(torchOrderLimit: Int) { self.torchOrderLimit = torchOrderLimit }
 
     /// Δᵢ of element `e` of a widened block (compute-dtype values).
     @inline(__always)
@@ -61,6 +67,13 @@ public struct SCE: MergeMethod {
             let k = topk > 0 ? Int(Double(n - Int(zeros[0])) * topk) : 0
             if k == 0 {
                 keep = Bitmask(count: n)
+            } else if n <= torchOrderLimit {
+                // torch's own topk, ties included (`IntroSort.topk`).
+                let x = try io.gather()
+                let variances = (0..<n).map { e in Self.variance({ r(x[others[$0]][e] - x[b][e]) }, m, d).magnitude }
+                let mask = Bitmask(count: n)
+                for e in variances.withUnsafeBufferPointer({ IntroSort.topk($0, k) }) { mask.set(Int(e)) }
+                keep = mask
             } else {
                 let inputs = task.inputs
                 var pass = SparsificationPass(io: io, task: task, base: b)
@@ -80,7 +93,7 @@ public struct SCE: MergeMethod {
         // mean(Δᵢ²): `square().mean(dim=1)`, a float32 sum divided by n, rounded once. Tensors torch
         // sums in one chunk are summed in its order (`TorchSum.cascade`), larger ones in Double.
         var weights: [Float]
-        if n <= TorchSum.singleChunk {
+        if n <= torchOrderLimit {
             let x = try io.gather()
             weights = others.map { j in
                 let sum = TorchSum.cascade(count: n, vectorWidth: 8) { e in

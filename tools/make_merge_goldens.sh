@@ -391,3 +391,13 @@ models:
 - model: ../../models/qwen2/ft2
 - model: ../../models/qwen2/ft3
 - model: ../../models/qwen2/ft1"
+# From tools/fuzz_merges.py (seed 18): karcher in float16, where ⟨u, Uᵢ⟩ must be torch's own
+# reduced-precision dot (`TorchDot`: 8-lane float32 accumulators, tree and butterfly): the exact
+# dot of one step lay 5e-8 below a float16 midpoint and torch's float32 sum above it.
+case_ qwen2-karcher-f16 60311 "merge_method: karcher
+dtype: float16
+parameters:
+  max_iter: 10
+models:
+- model: ../../models/qwen2/ft2
+- model: ../../models/qwen2/ft3"

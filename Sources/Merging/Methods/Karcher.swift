@@ -153,8 +153,8 @@ extension Karcher {
     /// The same iteration on whole arrays, with every norm as torch takes it — `vector_norm` of
     /// the float32 copy, in `TorchNorm`'s order — so that the decisions that hinge on a last bit
     /// (θᵢ < tol for identical inputs, where ⟨u, Uᵢ⟩ is 1 or one ulp below it) go mergekit's way.
-    /// ⟨u, Uᵢ⟩ is `torch.dot`, BLAS's (MKL) in float32, whose order is not reproduced: it is
-    /// summed in Double and rounded once.
+    /// ⟨u, Uᵢ⟩ is `torch.dot`: aten's own kernel in bf16/f16 (`TorchDot`), BLAS's (MKL) in
+    /// float32, whose order is not reproduced — summed in Double and rounded once.
     static func mergeInTorchOrder(_ task: TensorTask, _ io: TensorIO, tol: Float, maxIter: Int, alphas: [Float]) throws {
         let d = task.computeDType
         func r(_ v: Float) -> Float { Rounding.round(v, to: d) }
@@ -174,7 +174,9 @@ extension Karcher {
             for _ in 0..<maxIter {
                 var tangent = [Float](repeating: 0, count: n)
                 for (k, i) in valid.enumerated() {
-                    let dot = min(1, max(-1, r(Float((0..<n).reduce(0.0) { $0 + Double(mean[$1]) * Double(units[i][$1]) }))))
+                    let dot = min(1, max(-1, r(d == .f32
+                        ? Float((0..<n).reduce(0.0) { $0 + Double(mean[$1]) * Double(units[i][$1]) })
+                        : TorchDot.reduced(count: n, { mean[$0] }, { units[i][$0] }))))
                     let theta = r(acosf(dot))
                     if theta < tol { continue }
                     let coefficient = r(weights[k] * r(theta / r(sinf(theta))))

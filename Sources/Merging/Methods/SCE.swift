@@ -56,23 +56,25 @@ public struct SCE: MergeMethod {
         func r(_ v: Float) -> Float { Rounding.round(v, to: d) }
         let n = task.count, m = others.count
         let topk = task.number("select_topk") ?? 1
+        // Tensors torch reduces in one chunk are read whole, once: their top-k and mean squares
+        // replay torch's (`IntroSort.topk`, `TorchSum.cascade`).
+        let whole = n <= torchOrderLimit ? try io.gather() : nil
         // nil keeps every element.
         var keep: Bitmask?
         if topk < 1 {
-            let zeros = try io.reduce(.whole, width: 1) { block, sums in
+            let variances = whole.map { x in (0..<n).map { e in Self.variance({ r(x[others[$0]][e] - x[b][e]) }, m, d) } }
+            let zeros = try variances.map { $0.count { $0 == 0 } } ?? Int(io.reduce(.whole, width: 1) { block, sums in
                 var count = 0
                 for e in 0..<block.count where Self.variance({ Self.delta(block.inputs, others[$0], b, e, d) }, m, d) == 0 { count += 1 }
                 sums.add(0, 0, Double(count))
-            }
-            let k = topk > 0 ? Int(Double(n - Int(zeros[0])) * topk) : 0
+            }[0])
+            let k = topk > 0 ? Int(Double(n - zeros) * topk) : 0
             if k == 0 {
                 keep = Bitmask(count: n)
-            } else if n <= torchOrderLimit {
-                // torch's own topk, ties included (`IntroSort.topk`).
-                let x = try io.gather()
-                let variances = (0..<n).map { e in Self.variance({ r(x[others[$0]][e] - x[b][e]) }, m, d).magnitude }
+            } else if let variances {
+                // torch's own topk of |Var|, ties included.
                 let mask = Bitmask(count: n)
-                for e in variances.withUnsafeBufferPointer({ IntroSort.topk($0, k) }) { mask.set(Int(e)) }
+                for e in variances.map(\.magnitude).withUnsafeBufferPointer({ IntroSort.topk($0, k) }) { mask.set(Int(e)) }
                 keep = mask
             } else {
                 let inputs = task.inputs
@@ -90,11 +92,10 @@ public struct SCE: MergeMethod {
                 keep = try pass.masks([others[0]], selection)[0]
             }
         }
-        // mean(Δᵢ²): `square().mean(dim=1)`, a float32 sum divided by n, rounded once. Tensors torch
-        // sums in one chunk are summed in its order (`TorchSum.cascade`), larger ones in Double.
+        // mean(Δᵢ²): `square().mean(dim=1)`, a float32 sum divided by n, rounded once (in Double on
+        // the streamed tensors).
         var weights: [Float]
-        if n <= torchOrderLimit {
-            let x = try io.gather()
+        if let x = whole {
             weights = others.map { j in
                 let sum = TorchSum.cascade(count: n, vectorWidth: 8) { e in
                     guard keep?[e] ?? true else { return 0 }

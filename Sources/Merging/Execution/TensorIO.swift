@@ -278,6 +278,13 @@ public final class TensorIO {
         return (0..<inputs).map { j in Array(all[(j * n)..<((j + 1) * n)]) }
     }
 
+    /// The task vectors of gathered inputs `x`: `x[j] − x[base]` rounded to the compute dtype for
+    /// each of `models`, or the inputs themselves without a base.
+    public func taskVectors(_ x: [[Float]], _ models: [Int], base: Int?) -> [[Float]] {
+        let d = task.computeDType
+        return models.map { j in base.map { b in zip(x[j], x[b]).map { Rounding.round($0 - $1, to: d) } } ?? x[j] }
+    }
+
     /// Drops every input's pages of this tensor from the resident set (after random access).
     public func releaseInputs() {
         guard releasesInputs else { return }

@@ -92,7 +92,7 @@ public struct ModelStock: MergeMethod {
         func r(_ v: Float) -> Float { Rounding.round(v, to: d) }
         let x = try io.gather()
         let n = x[b].count
-        let offsets = others.map { j in (0..<n).map { r(x[j][$0] - x[b][$0]) } }
+        let offsets = io.taskVectors(x, others, base: b)
         let rows = rowLength == 0 ? 0 : n / rowLength
         let norms = (0..<rows).map { g in
             offsets.map { o in TorchNorm.l2(count: rowLength, dtype: d) { o[g * rowLength + $0] } }

@@ -159,7 +159,7 @@ public struct MultiSLERP: MergeMethod {
         func norm(_ v: [Float]) -> Float { r(TorchNorm.l2(count: n, dtype: d) { v[$0] }) }
         let x = try io.gather()
         let b = task.baseIndex.map { x[$0] }
-        let z: [[Float]] = task.nonBase.map { j in b.map { b in (0..<n).map { r(x[j][$0] - b[$0]) } } ?? x[j] }
+        let z = io.taskVectors(x, task.nonBase, base: task.baseIndex)
         let rho = z.map(norm)
         let units: [[Float]] = (0..<m).map { i in
             let denominator = r(rho[i] + eps)

@@ -62,7 +62,8 @@ public struct NuSLERP: MergeMethod {
             return (a, b)
         }
         let eps = r(1e-7)
-        let (normA, normB, dots) = try rowLength(layout, task.count).map { length in
+        // ⟨â, b̂⟩ per vector.
+        let dots = try rowLength(layout, task.count).map { length in
             try Self.reduceInTorchOrder(io, d: d, rowLength: length, i1: i1, i2: i2, base: base, eps: eps)
         } ?? {
             let squares = try io.reduce(layout, width: 2) { block, acc in
@@ -83,7 +84,7 @@ public struct NuSLERP: MergeMethod {
                     acc.add(g, 0, Double(r(r(a[i] / normA[g]) * r(b[i] / normB[g]))))
                 }
             }
-            return (normA, normB, dots.map { Float($0) })
+            return dots.map { Float($0) }
         }()
         let oneMinusT = Float(1 - t), tf = Float(t)
         let tiny = Rounding.round(1e-16, to: d)
@@ -123,27 +124,26 @@ public struct NuSLERP: MergeMethod {
         }
     }
 
-    /// ‖a‖, ‖b‖ (clamped to eps) and ⟨â, b̂⟩ per row as torch computes them: norms as `TorchNorm`,
-    /// the dot as `TorchSum.cascade` (8 lanes) of the rounded products. Bit-exact with mergekit.
+    /// ⟨â, b̂⟩ per row as torch computes it: â = a/‖a‖ with the norm as `TorchNorm` (clamped to
+    /// eps), the dot as `TorchSum.cascade` (8 lanes) of the rounded products. Bit-exact with mergekit.
     static func reduceInTorchOrder(
         _ io: TensorIO, d: DType, rowLength: Int, i1: Int, i2: Int, base: Int?, eps: Float
-    ) throws -> ([Float], [Float], [Float]) {
+    ) throws -> [Float] {
         func r(_ v: Float) -> Float { Rounding.round(v, to: d) }
         let x = try io.gather()
         let n = x[0].count
-        func vector(_ j: Int) -> [Float] { base.map { b in (0..<n).map { r(x[j][$0] - x[b][$0]) } } ?? x[j] }
-        let a = vector(i1), b = vector(i2)
+        let vectors = io.taskVectors(x, [i1, i2], base: base)
+        let a = vectors[0], b = vectors[1]
         let rows = rowLength == 0 ? 0 : n / rowLength
         func norms(_ v: [Float]) -> [Float] {
             (0..<rows).map { g in max(r(TorchNorm.l2(count: rowLength, dtype: d) { v[g * rowLength + $0] }), eps) }
         }
         let normA = norms(a), normB = norms(b)
-        let dots = (0..<rows).map { g in
+        return (0..<rows).map { g in
             TorchSum.cascade(count: rowLength, vectorWidth: 8) { c in
                 let e = g * rowLength + c
                 return r(r(a[e] / normA[g]) * r(b[e] / normB[g]))
             }
         }
-        return (normA, normB, dots)
     }
 }

@@ -58,11 +58,11 @@ public struct SCE: MergeMethod {
         let topk = task.number("select_topk") ?? 1
         // Tensors torch reduces in one chunk are read whole, once: their top-k and mean squares
         // replay torch's (`IntroSort.topk`, `TorchSum.cascade`).
-        let whole = n <= torchOrderLimit ? try io.gather() : nil
+        let whole = n <= torchOrderLimit ? io.taskVectors(try io.gather(), others, base: b) : nil
         // nil keeps every element.
         var keep: Bitmask?
         if topk < 1 {
-            let variances = whole.map { x in (0..<n).map { e in Self.variance({ r(x[others[$0]][e] - x[b][e]) }, m, d) } }
+            let variances = whole.map { deltas in (0..<n).map { e in Self.variance({ deltas[$0][e] }, m, d) } }
             let zeros = try variances.map { $0.count { $0 == 0 } } ?? Int(io.reduce(.whole, width: 1) { block, sums in
                 var count = 0
                 for e in 0..<block.count where Self.variance({ Self.delta(block.inputs, others[$0], b, e, d) }, m, d) == 0 { count += 1 }
@@ -95,11 +95,11 @@ public struct SCE: MergeMethod {
         // mean(Δᵢ²): `square().mean(dim=1)`, a float32 sum divided by n, rounded once (in Double on
         // the streamed tensors).
         var weights: [Float]
-        if let x = whole {
-            weights = others.map { j in
+        if let deltas = whole {
+            weights = deltas.map { delta in
                 let sum = TorchSum.cascade(count: n, vectorWidth: 8) { e in
                     guard keep?[e] ?? true else { return 0 }
-                    let v = r(x[j][e] - x[b][e])
+                    let v = delta[e]
                     return r(v * v)
                 }
                 return r(sum / Float(n))

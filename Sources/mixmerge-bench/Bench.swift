@@ -126,7 +126,7 @@ struct Bench {
         let mergekit = o.mergekit ? which("mergekit-yaml") : nil
         if o.mergekit && mergekit == nil { print("mergekit-yaml not on PATH: mergekit columns skipped") }
         print("")
-        print("method            mixmerge   GB/s  peak RSS  ×floor | mergekit  peak RSS  speed-up  outputs")
+        print("method            mixmerge   GB/s  peak RSS  ×floor  user+sys | mergekit  peak RSS  speed-up  outputs")
         var linearTime: Double?
         for (method, config) in configs {
             let out = root.appendingPathComponent("out-\(method)")
@@ -137,7 +137,10 @@ struct Bench {
                 if o.cold { dropPageCache() }
                 let run = try spawn(binary.path, ["merge", config.path, out.path, "--json", "--threads", String(o.threads)], cwd: root)
                 guard run.status == 0 else { die("mixmerge failed on \(method): exit \(run.status)") }
-                if run.seconds < ours.seconds { ours.seconds = run.seconds }
+                if run.seconds < ours.seconds {
+                    ours.seconds = run.seconds
+                    (ours.userSeconds, ours.systemSeconds) = (run.userSeconds, run.systemSeconds)
+                }
                 ours.maxRSSKiB = max(ours.maxRSSKiB, run.maxRSSKiB)
                 ours.reportedPeakRSS = max(ours.reportedPeakRSS ?? 0, run.reportedPeakRSS ?? 0)
             }
@@ -151,8 +154,8 @@ struct Bench {
             let moved = Double(folderBytes(out) + (method == "slerp" ? inputBytes[0] + inputBytes[2] : inputBytes.reduce(0, +)))
             if method == "linear" { linearTime = ours.seconds }
             let rss = ours.reportedPeakRSS.map { Double($0) / 1_048_576 } ?? Double(ours.maxRSSKiB) / 1024
-            var line = method.padding(toLength: 16, withPad: " ", startingAt: 0) + String(format: " %7.2f s %6.1f %7.0f MiB %6.2f", ours.seconds, moved / 1e9 / ours.seconds,
-                rss, ours.seconds / floor)
+            var line = method.padding(toLength: 16, withPad: " ", startingAt: 0) + String(format: " %7.2f s %6.1f %7.0f MiB %6.2f %4.1f+%.1f s", ours.seconds, moved / 1e9 / ours.seconds,
+                rss, ours.seconds / floor, ours.userSeconds, ours.systemSeconds)
             if let mergekit, method != "sweep5" {
                 let theirOut = root.appendingPathComponent("mergekit-\(method)")
                 try? FileManager.default.removeItem(at: theirOut)
@@ -174,7 +177,8 @@ struct Bench {
             if !o.keep { try? FileManager.default.removeItem(at: out) }
         }
         print("\nBest of \(o.repeats) runs for mixmerge and the floor, \(o.threads) threads. ×floor = mixmerge wall time / (reading its")
-        print("inputs once + writing its output once), measured in this run; speed-up = mergekit time / mixmerge time.")
+        print("inputs once + writing its output once), measured in this run; user+sys = CPU seconds of mixmerge's best run")
+        print("(wall time ≥ their sum / threads); speed-up = mergekit time / mixmerge time.")
         if o.clean {
             for m in models { try? FileManager.default.removeItem(at: m) }
             for (_, c) in configs { try? FileManager.default.removeItem(at: c) }
@@ -326,8 +330,10 @@ struct Bench {
         var maxRSSKiB: Int
         /// `peakRSSBytes` from a mixmerge `--json` summary (the child's own VmHWM).
         var reportedPeakRSS: Int?
-        /// User + system CPU seconds of the child.
-        var cpuSeconds: Double = 0
+        /// User and system CPU seconds of the child.
+        var userSeconds: Double = 0
+        var systemSeconds: Double = 0
+        var cpuSeconds: Double { userSeconds + systemSeconds }
         var output = Data()
     }
 
@@ -355,12 +361,13 @@ struct Bench {
         var status: Int32 = 0
         var usage = rusage()
         _ = wait4(pid, &status, 0, &usage)
-        let seconds = Date().timeIntervalSince(t0)
+        let wall = Date().timeIntervalSince(t0)
         let exited = (status & 0x7F) == 0
         let summary = try? JSONSerialization.jsonObject(with: output) as? [String: Any]
-        let cpu = Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6 + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
-        return ChildResult(status: exited ? (status >> 8) & 0xFF : 128 + (status & 0x7F), seconds: seconds,
-            maxRSSKiB: usage.ru_maxrss, reportedPeakRSS: summary?["peakRSSBytes"] as? Int, cpuSeconds: cpu, output: output)
+        func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+        return ChildResult(status: exited ? (status >> 8) & 0xFF : 128 + (status & 0x7F), seconds: wall,
+            maxRSSKiB: usage.ru_maxrss, reportedPeakRSS: summary?["peakRSSBytes"] as? Int,
+            userSeconds: seconds(usage.ru_utime), systemSeconds: seconds(usage.ru_stime), output: output)
     }
 
     /// Compares two merged folders tensor by tensor: "identical", or how many tensors and elements

@@ -401,3 +401,20 @@ parameters:
 models:
 - model: ../../models/qwen2/ft2
 - model: ../../models/qwen2/ft3"
+# From tools/fuzz_merges.py (seed 20): karcher computed in float32 and stored as bf16, over slices.
+# Float32 karcher takes MKL's sdot and acos/sin/cos, whose last bit no libm reproduces; stored
+# narrower, that can move a rounding (1 element in 2 tensors): one ulp of the value is allowed there.
+case_ qwen2-karcher-f32-bf16out 56741 "merge_method: karcher
+dtype: float32
+out_dtype: bfloat16
+base_model: ../../models/qwen2/base
+parameters:
+  max_iter: 10
+slices:
+- sources:
+  - model: ../../models/qwen2/base
+    layer_range: [0, 3]
+  - model: ../../models/qwen2/ft3
+    layer_range: [0, 3]
+  - model: ../../models/qwen2/ft1
+    layer_range: [0, 3]"

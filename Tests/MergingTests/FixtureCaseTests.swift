@@ -28,8 +28,13 @@ struct FixtureCaseTests {
         return list(fixtures.appendingPathComponent("merges"), absolute: false) + (extra ?? [])
     }
 
-    static func tolerance(method: String, dtype: DType) -> Tolerance {
-        switch method {
+    /// `dtype` is the coarsest of the stored output and the compute dtype. When a float32 merge
+    /// that takes torch's MKL functions (or MKL's sdot) is stored narrower, their last-bit
+    /// differences can move the output's rounding: one ulp of the value (fuzz seed 20 case 3,
+    /// karcher in float32 stored as bf16: 1 element in 2 tensors).
+    static func tolerance(method: String, dtype: DType, compute: DType?) -> Tolerance {
+        if compute == .f32, dtype != .f32, ["nuslerp", "multislerp", "karcher"].contains(method) { return .ulpOfValue(1) }
+        return switch method {
         // Norms and dot in torch's order; left: torch's acos/sin are MKL's (see nuslerp), which
         // can move a bf16 rounding too (fuzz seed 8 case 46: 1 element).
         case "slerp": dtype == .f32 ? .ulpAtAbsMax(4) : .ulpOfValue(1)
@@ -87,7 +92,8 @@ struct FixtureCaseTests {
             // the threshold may flip. (In bf16/f16 the rounding absorbs it: bit-exact.)
             problems = try compareFewDiffer(out, expected, share: 0.001, atLeast: 1)
         default:
-            problems = try compare(out, expected, computeDType: plan.tasks.first?.computeDType) { Self.tolerance(method: method, dtype: $0) }
+            let compute = plan.tasks.first?.computeDType
+            problems = try compare(out, expected, computeDType: compute) { Self.tolerance(method: method, dtype: $0, compute: compute) }
         }
         #expect(problems.isEmpty, "\(problems.prefix(5).joined(separator: "\n"))")
 

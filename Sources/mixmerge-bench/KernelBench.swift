@@ -30,60 +30,50 @@ enum KernelBench {
                             let weights: [Float] = [0.69921875, 0.30078125, 0.5]
                             // |δ| above 2⁻⁶ kept (about half of these deltas), as a top-k selection's band.
                             let band = MagnitudeBand(low: Float(0x1p-6).bitPattern, keepLow: false, high: 0x7FFF_FFFF, keepHigh: true)
+                            // Best of `rounds` rounds of 4000 calls, in ns per element.
+                            func time(_ name: String, _ body: () -> Void) {
+                                var best = Double.infinity
+                                for _ in 0..<rounds {
+                                    let reps = 4000
+                                    let t0 = DispatchTime.now().uptimeNanoseconds
+                                    for _ in 0..<reps { body() }
+                                    best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) / Double(reps * n))
+                                }
+                                print(String(format: "  %-36@ %.3f ns/element", name as NSString, best))
+                            }
                             for (name, consensus, normalize, m, banded) in cases {
                                 let inputs = (0..<m).map {
                                     TaskVectorInput(x: xs[$0], weight: weights[$0], keep: nil, band: banded ? band : nil, scale: nil, scaleDType: .bf16)
                                 }
                                 let options = TaskVectorKernel.Options(consensus: consensus, normalize: normalize, divisor: 1, lambda: nil)
-                                var best = Double.infinity
-                                for _ in 0..<rounds {
-                                    let reps = 4000
-                                    let t0 = DispatchTime.now().uptimeNanoseconds
-                                    for _ in 0..<reps {
-                                        TaskVectorKernel.mergeStoredBF16(
-                                            base: b.baseAddress!, inputs: inputs, options: options, offset: 0, count: n, into: o.baseAddress!)
-                                    }
-                                    let dt = Double(DispatchTime.now().uptimeNanoseconds - t0)
-                                    best = min(best, dt / Double(reps * n))
+                                time(name) {
+                                    TaskVectorKernel.mergeStoredBF16(
+                                        base: b.baseAddress!, inputs: inputs, options: options, offset: 0, count: n, into: o.baseAddress!)
                                 }
-                                print(String(format: "  %-36@ %.3f ns/element", name as NSString, best))
                             }
                             // Linear over three stored bf16 models (the benchmark's linear merge):
                             // weighted float32 accumulation, then normalise and round once.
                             let acc = UnsafeMutablePointer<Float>.allocate(capacity: n)
                             defer { acc.deallocate() }
                             let linearWeights: [Float] = [0.2, 0.4, 0.4]
-                            var bestLinear = Double.infinity
-                            for _ in 0..<rounds {
-                                let reps = 4000
-                                let t0 = DispatchTime.now().uptimeNanoseconds
-                                for _ in 0..<reps {
-                                    for (j, p) in [b.baseAddress!, a1.baseAddress!, a2.baseAddress!].enumerated() {
-                                        Fused.multiplyAccumulate(p, .bf16, linearWeights[j], into: acc, count: n, first: j == 0)
-                                    }
-                                    Fused.finishLinear(acc, divisor: 1, compute: .bf16, out: .bf16, into: o.baseAddress!, count: n)
+                            time("linear (3 models, normalize)") {
+                                for (j, p) in [b.baseAddress!, a1.baseAddress!, a2.baseAddress!].enumerated() {
+                                    Fused.multiplyAccumulate(p, .bf16, linearWeights[j], into: acc, count: n, first: j == 0)
                                 }
-                                bestLinear = min(bestLinear, Double(DispatchTime.now().uptimeNanoseconds - t0) / Double(reps * n))
+                                Fused.finishLinear(acc, divisor: 1, compute: .bf16, out: .bf16, into: o.baseAddress!, count: n)
                             }
-                            print(String(format: "  %-36@ %.3f ns/element", "linear (3 models, normalize)" as NSString, bestLinear))
                             // The selection pass of a magnitude sparsifier: |δ| bit patterns, then
-                            // a histogram of their high 16 bits.
+                            // a histogram of their high 16 bits (of the bits the first timing left).
                             let bits = UnsafeMutablePointer<UInt32>.allocate(capacity: n)
                             let histogram = UnsafeMutablePointer<Int32>.allocate(capacity: 1 << 15)
                             histogram.initialize(repeating: 0, count: 1 << 15)
                             defer { bits.deallocate(); histogram.deallocate() }
-                            var bestDelta = Double.infinity, bestHistogram = Double.infinity
-                            for _ in 0..<rounds {
-                                let reps = 4000
-                                var t0 = DispatchTime.now().uptimeNanoseconds
-                                for _ in 0..<reps { Fused.deltaMagnitudeBits(a1.baseAddress!, .bf16, b.baseAddress!, .bf16, compute: .bf16, into: bits, count: n) }
-                                bestDelta = min(bestDelta, Double(DispatchTime.now().uptimeNanoseconds - t0) / Double(reps * n))
-                                t0 = DispatchTime.now().uptimeNanoseconds
-                                for _ in 0..<reps { for i in 0..<n { histogram[Int(bits[i] >> 16)] &+= 1 } }
-                                bestHistogram = min(bestHistogram, Double(DispatchTime.now().uptimeNanoseconds - t0) / Double(reps * n))
+                            time("selection: |δ| bits (per model)") {
+                                Fused.deltaMagnitudeBits(a1.baseAddress!, .bf16, b.baseAddress!, .bf16, compute: .bf16, into: bits, count: n)
                             }
-                            print(String(format: "  %-36@ %.3f ns/element", "selection: |δ| bits (per model)" as NSString, bestDelta))
-                            print(String(format: "  %-36@ %.3f ns/element", "selection: histogram (per model)" as NSString, bestHistogram))
+                            time("selection: histogram (per model)") {
+                                for i in 0..<n { histogram[Int(bits[i] >> 16)] &+= 1 }
+                            }
                         }
                     }
                 }

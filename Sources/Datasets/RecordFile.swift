@@ -1,6 +1,7 @@
 import CSV
 import Checkpoints
 import Foundation
+import Parquet
 
 /// Where one record sits in its file: its bytes and the line (JSONL, JSON) or row (CSV) it starts on.
 public struct RecordSpan: Sendable {
@@ -9,13 +10,26 @@ public struct RecordSpan: Sendable {
     public var line: Int32
 }
 
-/// A data file opened for reading records: JSONL, a JSON list of objects, or CSV with a header
-/// row. JSONL and JSON files are mapped (never copied); a CSV file is converted to JSON lines in
-/// memory as it is read (CSV sources are small in practice). Every record's location is kept so
-/// that a record can be read again by index and errors can name `file:line`.
+/// A data file opened for reading records: JSONL, a JSON list of objects, CSV with a header row, or
+/// Parquet — or several of them (a folder of shards, a glob, a hub split: `init(source:split:)`).
+/// JSONL and JSON files are mapped (never copied); a CSV file is converted to JSON lines in memory as it
+/// is read (CSV sources are small in practice); Parquet files and multi-file sources are converted, a
+/// row group at a time, into one temporary JSON-lines file that is mapped like any other (and unlinked at
+/// once: only the mapping keeps it). Every record's location is kept so that a record can be read again
+/// by index and errors can name `file:line` (or `file:row`).
 public final class RecordFile: @unchecked Sendable {
     // @unchecked: immutable after init; the bytes are a read-only mapping or a buffer owned here.
-    public enum Kind: String, Sendable { case jsonl, json, csv }
+    public enum Kind: String, Sendable { case jsonl, json, csv, parquet, combined }
+
+    /// Where a range of records came from (several for a multi-file source).
+    public struct Origin: Sendable {
+        /// The file, as errors name it.
+        public var name: String
+        /// The first record index from this file.
+        public var firstRecord: Int
+        /// "line" or "row".
+        public var word: String
+    }
 
     public let path: String
     /// How errors and metadata name the file (the path as the user wrote it).
@@ -25,17 +39,39 @@ public final class RecordFile: @unchecked Sendable {
     public let spans: [RecordSpan]
     private let mapped: MappedFile?
     private let buffer: UnsafeMutableBufferPointer<UInt8>?
+    /// The files read, in order (one, or the shards of a multi-file source).
+    public let sourceFiles: [String]
+    /// Where each range of records came from (one entry per source file).
+    public let origins: [Origin]
 
-    /// What `line` counts: "line" for JSON text, "row" for CSV records.
-    public var locationWord: String { kind == .csv ? "row" : "line" }
+    /// What `line` counts: "line" for JSON text, "row" for CSV and Parquet records.
+    public var locationWord: String { kind == .csv || kind == .parquet ? "row" : "line" }
+
+    /// Whether the bytes are a conversion (CSV, Parquet, several files), not the source file itself.
+    public var isConverted: Bool { kind == .csv || kind == .parquet || kind == .combined }
+
+    /// Opens a data source: a file, a folder of data files, or a glob pattern, optionally only the files
+    /// of one hub split (`DataFiles.resolve`). One JSONL/JSON/CSV file is read as `init(path:)` reads it.
+    public convenience init(source path: String, split: String? = nil, displayName: String? = nil) throws(RecordFileError) {
+        let files = try DataFiles.resolve(path, split: split)
+        if files.count == 1, !files[0].lowercased().hasSuffix(".parquet") {
+            try self.init(path: files[0], displayName: files[0] == path ? displayName : nil)
+        } else {
+            try self.init(combining: files, displayName: displayName ?? path)
+        }
+    }
 
     public init(path: String, displayName: String? = nil) throws(RecordFileError) {
         self.path = path
         self.displayName = displayName ?? path
+        sourceFiles = [path]
+        origins = [Origin(name: displayName ?? path, firstRecord: 0, word: path.lowercased().hasSuffix(".csv") || path.lowercased().hasSuffix(".tsv") ? "row" : "line")]
         let lower = path.lowercased()
-        if lower.hasSuffix(".parquet") || lower.hasSuffix(".arrow") {
-            throw RecordFileError(path, "Parquet/Arrow files are not read yet: convert to JSONL first, e.g. "
-                + "python -c \"import pandas as p; p.read_parquet('\(path)').to_json('out.jsonl', orient='records', lines=True, force_ascii=False)\"")
+        if lower.hasSuffix(".parquet") {
+            throw RecordFileError(path, "Parquet files are opened with RecordFile(source:)")
+        }
+        if lower.hasSuffix(".arrow") {
+            throw RecordFileError(path, "Arrow IPC files are not read; the hub serves the same data as Parquet (data/*.parquet)")
         }
         if lower.hasSuffix(".gz") || lower.hasSuffix(".zst") || lower.hasSuffix(".bz2") || lower.hasSuffix(".xz") {
             throw RecordFileError(path, "compressed files are not read; decompress it first")
@@ -72,6 +108,86 @@ public final class RecordFile: @unchecked Sendable {
         file.release(0..<file.size)  // the scan touched every page; keep the resident set small
     }
 
+    /// Converts `files` (Parquet, JSONL, JSON, CSV) into one temporary JSON-lines file, mapped and unlinked.
+    init(combining files: [String], displayName: String) throws(RecordFileError) {
+        path = files.count == 1 ? files[0] : displayName
+        self.displayName = displayName
+        sourceFiles = files
+        kind = files.allSatisfy { $0.lowercased().hasSuffix(".parquet") } && files.count == 1 ? .parquet : .combined
+        buffer = nil
+        let temporary = (NSTemporaryDirectory() as NSString).appendingPathComponent("mixmerge-data-\(getpid())-\(UUID().uuidString).jsonl")
+        let fd = open(temporary, O_CREAT | O_EXCL | O_WRONLY, 0o600)
+        guard fd >= 0 else { throw RecordFileError(temporary, "cannot create a temporary file: \(String(cString: strerror(errno)))") }
+        var spans: [RecordSpan] = []
+        var origins: [Origin] = []
+        var out: [UInt8] = []
+        out.reserveCapacity(2 << 20)
+        var written = 0
+        func flush() throws(RecordFileError) {
+            var done = 0
+            while done < out.count {
+                let n = out.withUnsafeBytes { write(fd, $0.baseAddress! + done, $0.count - done) }
+                guard n > 0 else { throw RecordFileError(temporary, "cannot write the converted data: \(String(cString: strerror(errno)))") }
+                done += n
+            }
+            written += out.count
+            out.removeAll(keepingCapacity: true)
+        }
+        func append(_ line: Int32, _ body: (inout [UInt8]) throws(RecordFileError) -> Void) throws(RecordFileError) {
+            let start = written + out.count
+            try body(&out)
+            guard written + out.count - start < Int(Int32.max) else { throw RecordFileError(displayName, "a record larger than 2 GiB") }
+            spans.append(RecordSpan(start: start, length: Int32(written + out.count - start), line: line))
+            out.append(0x0A)
+            if out.count >= 1 << 20 { try flush() }
+        }
+        do throws(RecordFileError) {
+            for file in files {
+                if file.lowercased().hasSuffix(".parquet") {
+                    origins.append(Origin(name: file, firstRecord: spans.count, word: "row"))
+                    var rows: ParquetRowReader
+                    do { rows = try ParquetFile(path: file).rows() } catch { throw RecordFileError(file, "\(error)") }
+                    var row: Int32 = 0
+                    while true {
+                        let record: ParquetRecord?
+                        do { record = try rows.next() } catch { throw RecordFileError("\(file):\(row + 1)", "\(error)") }
+                        guard let record else { break }
+                        row += 1
+                        try append(row) { (o: inout [UInt8]) throws(RecordFileError) in record.appendJSON(to: &o) }
+                    }
+                } else {
+                    let part = try RecordFile(path: file)
+                    origins.append(Origin(name: file, firstRecord: spans.count, word: part.locationWord))
+                    var scratch: [UInt8] = []
+                    for i in part.spans.indices {
+                        let bytes: [UInt8]
+                        do { bytes = try part.withRecordBytes(i, buffer: &scratch) { Array($0) } } catch {
+                            throw RecordFileError(part.location(i), "\(error)")
+                        }
+                        try append(part.spans[i].line) { (o: inout [UInt8]) throws(RecordFileError) in o += bytes }
+                    }
+                }
+            }
+            try flush()
+        } catch {
+            close(fd)
+            unlink(temporary)
+            throw error
+        }
+        close(fd)
+        let file: MappedFile
+        do { file = try MappedFile(path: temporary) } catch {
+            unlink(temporary)
+            throw RecordFileError(temporary, "cannot map the converted data: \(error)")
+        }
+        unlink(temporary)  // the mapping and its descriptor keep the data until this file is released
+        mapped = file
+        bytes = JSONBytes(base: file.bytes.assumingMemoryBound(to: UInt8.self), count: file.size)
+        self.spans = spans
+        self.origins = origins
+        file.release(0..<file.size)
+    }
+
     deinit { buffer?.deallocate() }
 
     /// Drops this file's mapped pages from the process's resident set (the page cache keeps them).
@@ -101,13 +217,23 @@ public final class RecordFile: @unchecked Sendable {
         do { return try reader.read(tape) } catch { throw RecordFileError(location(index), error.message) }
     }
 
-    public func location(_ index: Int) -> String { "\(displayName):\(spans[index].line)" }
+    public func location(_ index: Int) -> String { "\(origin(index).name):\(spans[index].line)" }
+
+    /// The source file record `index` came from.
+    public func origin(_ index: Int) -> Origin {
+        var lo = 0, hi = origins.count - 1
+        while lo < hi {
+            let mid = (lo + hi + 1) / 2
+            if origins[mid].firstRecord <= index { lo = mid } else { hi = mid - 1 }
+        }
+        return origins[max(0, lo)]
+    }
 
     /// Parses record `index` onto `tape` (tokens pointing into the file's bytes).
     public func parse(_ index: Int, into tape: inout JSONTape) throws(RecordFileError) {
         let s = spans[index]
         do { try tape.parse(bytes, s.start..<(s.start + Int(s.length))) } catch {
-            throw RecordFileError("\(displayName):\(s.line)", "malformed JSON: \(error.message) (byte \(error.offset + 1) of the \(locationWord))")
+            throw RecordFileError(location(index), "malformed JSON: \(error.message) (byte \(error.offset + 1) of the \(origin(index).word))")
         }
     }
 

@@ -1,5 +1,6 @@
 /// Language names and codes → one canonical code: the ISO 639-1 code where the language has one
-/// (`en`, `hi`, `ar`), else its ISO 639-3 code (`fil`, `yue`). Accepted spellings: English names
+/// (`en`, `hi`, `ar`), else its ISO 639-3 code (`yue`); Filipino and Tagalog are one language, `fil`
+/// (`tgl`, `tl`, "Tagalog": the Aya red-teaming file `aya_tgl.jsonl` says "Filipino"). Accepted spellings: English names
 /// in any case ("English", "hindi"), ISO 639-1, ISO 639-3, ISO 639-2/B ("fre", "ger"), the Aya
 /// data's macro-language members ("arb" Standard Arabic → `ar`, "zsm" → `ms`), and BCP-47 or
 /// FLORES-200 tags with a region or script ("pt-BR", "hin_Deva", "zh-Hans" → the base language).
@@ -20,6 +21,18 @@ public enum Languages {
     /// English name of a canonical code ("hi" → "Hindi"), for reports.
     public static func name(_ code: String) -> String { names[code] ?? code }
 
+    /// The paper's languages in the order of its tables (English, Hindi, French, Spanish, Arabic,
+    /// Russian), then the Aya red-teaming set's other two (Filipino, Serbian).
+    public static let paperOrder = ["en", "hi", "fr", "es", "ar", "ru", "fil", "sr"]
+
+    /// Canonical codes in report order: `paperOrder` first, then every other code by English name.
+    public static func reportOrder(_ codes: some Sequence<String>) -> [String] {
+        let unique = Set(codes)
+        let known = paperOrder.filter { unique.contains($0) }
+        let rest = unique.subtracting(paperOrder).sorted { (name($0), $0) < (name($1), $1) }
+        return known + rest
+    }
+
     // iso639-1 | iso639-3 | other codes | English names (the first one is the display name)
     static let rows: [String] = [
         "af|afr||Afrikaans", "am|amh||Amharic", "ar|ara|arb|Arabic,Standard Arabic,Modern Standard Arabic",
@@ -27,7 +40,7 @@ public enum Languages {
         "bs|bos||Bosnian", "ca|cat||Catalan", "ceb|ceb||Cebuano", "cs|ces|cze|Czech", "cy|cym|wel|Welsh",
         "da|dan||Danish", "de|deu|ger|German", "el|ell|gre|Greek,Modern Greek", "en|eng||English",
         "eo|epo||Esperanto", "es|spa||Spanish,Castilian", "et|est|ekk|Estonian", "eu|eus|baq|Basque",
-        "fa|fas|per,pes|Persian,Farsi", "fi|fin||Finnish", "fil|fil||Filipino", "fr|fra|fre|French",
+        "fa|fas|per,pes|Persian,Farsi", "fi|fin||Finnish", "fil|fil|tgl,tl|Filipino,Tagalog,Pilipino", "fr|fra|fre|French",
         "fy|fry||Western Frisian,Frisian", "ga|gle||Irish", "gd|gla||Scottish Gaelic,Gaelic", "gl|glg||Galician",
         "gu|guj||Gujarati", "ha|hau||Hausa", "haw|haw||Hawaiian", "he|heb|iw|Hebrew", "hi|hin||Hindi",
         "hr|hrv||Croatian", "ht|hat||Haitian Creole,Haitian", "hu|hun||Hungarian", "hy|hye|arm|Armenian",
@@ -43,7 +56,7 @@ public enum Languages {
         "si|sin||Sinhala,Sinhalese", "sk|slk|slo|Slovak", "sl|slv||Slovenian,Slovene", "sm|smo||Samoan",
         "sn|sna||Shona", "so|som||Somali", "sq|sqi|alb,als|Albanian", "sr|srp||Serbian", "st|sot||Sotho,Southern Sotho,Sesotho",
         "su|sun||Sundanese", "sv|swe||Swedish", "sw|swa|swh|Swahili", "ta|tam||Tamil", "te|tel||Telugu",
-        "tg|tgk||Tajik", "th|tha||Thai", "tl|tgl||Tagalog", "tr|tur||Turkish", "uk|ukr||Ukrainian",
+        "tg|tgk||Tajik", "th|tha||Thai", "tr|tur||Turkish", "uk|ukr||Ukrainian",
         "ur|urd||Urdu", "uz|uzb|uzn|Uzbek", "vi|vie||Vietnamese", "xh|xho||Xhosa", "yi|yid|ydd|Yiddish",
         "yo|yor||Yoruba", "zh|zho|chi,cmn|Chinese,Mandarin", "zu|zul||Zulu", "yue|yue||Cantonese",
         "ace|ace||Acehnese", "ban|ban||Balinese", "bjn|bjn||Banjar", "min|min||Minangkabau", "nso|nso||Northern Sotho",

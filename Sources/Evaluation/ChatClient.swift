@@ -15,9 +15,12 @@ public struct Endpoint: Sendable, Equatable {
     public var topP: Double?
     public var seed: Int?
     public var logprobs = false
+    /// Names the model for the judge cache and the stored judgments (default: `model`), so two
+    /// endpoints that serve the same weights under different model names share their cache.
+    public var cacheKey: String?
 
     public init(baseURL: String, model: String, keyEnv: String? = nil, temperature: Double? = nil, maxTokens: Int? = nil,
-                topP: Double? = nil, seed: Int? = nil, logprobs: Bool = false) {
+                topP: Double? = nil, seed: Int? = nil, logprobs: Bool = false, cacheKey: String? = nil) {
         self.baseURL = baseURL
         self.model = model
         self.keyEnv = keyEnv
@@ -26,9 +29,13 @@ public struct Endpoint: Sendable, Equatable {
         self.topP = topP
         self.seed = seed
         self.logprobs = logprobs
+        self.cacheKey = cacheKey
     }
 
-    /// `url=http://localhost:8000/v1,model=aya,temperature=0,max_tokens=512,key_env=VLLM_KEY`
+    /// What identifies the model behind the endpoint (not its URL): `cache_key` or the model name.
+    public var identity: String { cacheKey ?? model }
+
+    /// `url=http://localhost:8000/v1,model=aya,temperature=0,max_tokens=512,key_env=VLLM_KEY[,cache_key=NAME]`
     public static func parse(_ spec: String) throws -> (name: String?, endpoint: Endpoint) {
         var fields: [String: String] = [:]
         for part in spec.split(separator: ",") {
@@ -36,7 +43,7 @@ public struct Endpoint: Sendable, Equatable {
             guard kv.count == 2, !kv[1].isEmpty else { throw EvaluationError("endpoint '\(spec)': expected key=value pairs, found '\(part)'") }
             fields[kv[0]] = kv[1]
         }
-        let known: Set = ["name", "url", "model", "key_env", "temperature", "max_tokens", "top_p", "seed", "logprobs"]
+        let known: Set = ["name", "url", "model", "key_env", "temperature", "max_tokens", "top_p", "seed", "logprobs", "cache_key"]
         if let bad = fields.keys.sorted().first(where: { !known.contains($0) }) {
             throw EvaluationError("endpoint '\(spec)': unknown key '\(bad)' (known: \(known.sorted().joined(separator: ", ")))")
         }
@@ -55,6 +62,7 @@ public struct Endpoint: Sendable, Equatable {
         e.topP = try number("top_p")
         e.seed = try number("seed").map { Int($0) }
         e.logprobs = fields["logprobs"] == "true"
+        e.cacheKey = fields["cache_key"]
         return (fields["name"], e)
     }
 
@@ -161,7 +169,13 @@ public final class ChatClient: Sendable {
             } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
                 lastFailure = RequestFailure(kind: .timeout, message: "\(url): no answer within \(timeout.nanoseconds / 1_000_000) ms", attempts: attempt)
             } catch {
-                lastFailure = RequestFailure(kind: .unreachable, message: "\(url): cannot reach the endpoint (\(error))", attempts: attempt)
+                // A refused connection is known at once: do not wait out retries (the HTTP client's
+                // pool waits its connect timeout on each); a dropped connection is retried.
+                if case .refused(let why) = Reachability.probe(endpoint.baseURL, timeoutSeconds: 2) {
+                    throw RequestFailure(kind: .unreachable, message: "cannot reach \(endpoint.baseURL): \(why)", attempts: attempt)
+                }
+                let reason = "\(error)".replacingOccurrences(of: "\n", with: " ")
+                lastFailure = RequestFailure(kind: .unreachable, message: "\(url): cannot reach the endpoint (\(reason))", attempts: attempt)
             }
             guard attempt < maxAttempts else { break }
             let wait = retryAfter.map { $0 * 1000 } ?? backoffMs * pow(2, Double(attempt - 1)) * Double.random(in: 0.75...1.25)

@@ -95,6 +95,11 @@ public final class RunStore: Sendable {
         }
     }
 
+    /// The prompt sets in the store, in the order they were added.
+    public func promptSets() throws -> [String] {
+        try db.read { try String.fetchAll($0, sql: "SELECT prompt_set FROM prompts GROUP BY prompt_set ORDER BY MIN(position)") }
+    }
+
     public func setCandidate(_ c: Endpoint, name: String) throws {
         try db.write {
             try $0.execute(sql: "INSERT OR REPLACE INTO candidates (name, url, model, settings, key_env) VALUES (?, ?, ?, ?, ?)",

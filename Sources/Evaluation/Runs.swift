@@ -31,7 +31,7 @@ public enum Runs {
         store: RunStore, path: String, reader: RecordReader, set: String, languages: Set<String>?, limit: Int?
     ) throws -> (added: Int, total: Int) {
         let file: RecordFile
-        do { file = try RecordFile(path: path) } catch { throw EvaluationError("\(error)") }
+        do { file = try RecordFile(source: path) } catch { throw EvaluationError("\(error)") }
         var prompts: [StoredPrompt] = []
         var tape = JSONTape()
         for i in file.spans.indices {
@@ -45,7 +45,10 @@ public enum Runs {
             } catch { throw EvaluationError("\(error)") }
             let language = record.language ?? "und"
             if let languages, !languages.contains(language) { continue }
-            let id = record.id.map { "\(set):\($0)" } ?? "\(set):\(file.spans[i].line)"
+            // Lines number each shard of a multi-file set from 1: such ids carry the shard's name.
+            let line = file.origins.count > 1 ? "\(URL(fileURLWithPath: file.origin(i).name).lastPathComponent):\(file.spans[i].line)"
+                : "\(file.spans[i].line)"
+            let id = record.id.map { "\(set):\($0)" } ?? "\(set):\(line)"
             let messages = record.prompt.map { ["role": $0.role, "content": $0.content] }
             let messagesJSON = String(decoding: try JSONSerialization.data(withJSONObject: messages, options: [.sortedKeys]), as: UTF8.self)
             let harm = String(decoding: try JSONSerialization.data(withJSONObject: record.harmCategories), as: UTF8.self)
@@ -118,13 +121,22 @@ public enum Runs {
 
     // MARK: generate
 
+    /// Generates an answer from every candidate for every prompt of `set` (all sets when nil)
+    /// that has none yet.
     public static func generate(
         store: RunStore, candidates: [(name: String, endpoint: Endpoint)], client: ChatClient, concurrency: Int,
-        progress: (any RunProgress)? = nil
+        set: String? = nil, progress: (any RunProgress)? = nil
     ) async throws -> RunSummary {
         let start = Date()
-        let prompts = try store.prompts()
-        guard !prompts.isEmpty else { throw EvaluationError("\(store.path): no prompts yet (give --prompts FILE)") }
+        let prompts = try store.prompts(set: set)
+        guard !prompts.isEmpty else {
+            if let set {
+                let known = try store.promptSets()
+                throw EvaluationError("\(store.path): no prompt set '\(set)' (sets: \(known.isEmpty ? "none" : known.joined(separator: ", ")); "
+                    + "give --prompts FILE)")
+            }
+            throw EvaluationError("\(store.path): no prompts yet (give --prompts FILE)")
+        }
         var work: [(StoredPrompt, String, Endpoint)] = []
         var skipped = 0
         try store.setMeta("tool", "mixmerge 0.1.0")
@@ -168,19 +180,25 @@ public enum Runs {
 
     public enum JudgeKind: String, Sendable { case harm, pairwise }
 
-    /// Judges every (prompt, candidate) generation for harm, or every (prompt, candidate,
-    /// reference) pair in both orders. Judgments already in the store are skipped; a judge call
-    /// whose content hash is in the cache is answered from it; an unparsable verdict is asked
-    /// again (`parseRetries` times) and then stored as `unparsable`.
+    /// Judges every (prompt, candidate) generation of the prompt set `set` (every set when nil)
+    /// for harm, or every (prompt, candidate, reference) pair in both orders. Judgments already in
+    /// the store are skipped; a judge call whose content hash is in the cache is answered from it;
+    /// an unparsable verdict is asked again (`parseRetries` times) and then stored as `unparsable`.
+    /// Judgments are stored under the judge's identity (`cache_key` or model), not its URL.
     public static func judge(
         _ kind: JudgeKind, store: RunStore, judge: Endpoint, template: JudgeTemplate, candidates: [String], reference: String?,
-        client: ChatClient, concurrency: Int, parseRetries: Int = 2, progress: (any RunProgress)? = nil
+        client: ChatClient, concurrency: Int, parseRetries: Int = 2, set: String? = nil, progress: (any RunProgress)? = nil
     ) async throws -> RunSummary {
         let start = Date()
-        let judgeName = "\(judge.model)@\(judge.baseURL)"
+        let judgeName = judge.identity
         try store.setMeta("judge \(kind.rawValue)", "{\"url\":\"\(judge.baseURL)\",\"model\":\"\(judge.model)\",\"settings\":\(judge.settingsJSON),"
             + "\"key_env\":\(judge.keyEnv.map { "\"\($0)\"" } ?? "null"),\"template\":\"\(template.version)\",\"reference\":\(reference.map { "\"\($0)\"" } ?? "null")}")
-        let prompts = Dictionary(uniqueKeysWithValues: try store.prompts().map { ($0.id, $0) })
+        let inSet = try store.prompts(set: set)
+        if let set, inSet.isEmpty {
+            let known = try store.promptSets()
+            throw EvaluationError("\(store.path): no prompt set '\(set)' (sets: \(known.isEmpty ? "none" : known.joined(separator: ", ")))")
+        }
+        let prompts = Dictionary(uniqueKeysWithValues: inSet.map { ($0.id, $0) })
         var responses: [String: [String: String]] = [:]  // candidate → prompt → response
         for g in try store.generations() where g.response != nil { responses[g.candidate, default: [:]][g.promptID] = g.response }
         let done = try store.judgmentKeys(kind: kind.rawValue, judge: judgeName)
@@ -188,9 +206,14 @@ public enum Runs {
         var tasks: [Task] = []
         var skipped = 0
         for c in candidates {
-            guard let mine = responses[c] else { throw EvaluationError("candidate '\(c)' has no generations in \(store.path)") }
-            let theirs = reference.flatMap { responses[$0] }
-            if kind == .pairwise && theirs == nil { throw EvaluationError("reference '\(reference ?? "")' has no generations in \(store.path)") }
+            let setText = set.map { " for prompt set '\($0)'" } ?? ""
+            guard let mine = responses[c]?.filter({ prompts[$0.key] != nil }), !mine.isEmpty else {
+                throw EvaluationError("candidate '\(c)' has no generations\(setText) in \(store.path)")
+            }
+            let theirs = reference.flatMap { responses[$0]?.filter { prompts[$0.key] != nil } }
+            if kind == .pairwise && (theirs ?? [:]).isEmpty {
+                throw EvaluationError("reference '\(reference ?? "")' has no generations\(setText) in \(store.path)")
+            }
             for (id, response) in mine.sorted(by: { $0.key < $1.key }) {
                 guard let p = prompts[id] else { continue }
                 let base = ["language": Languages.name(p.language), "prompt": promptText(p)]
@@ -258,10 +281,13 @@ public enum Runs {
         return summary
     }
 
-    /// SHA-256 of (judge model, endpoint, sampling settings, template version, rendered messages).
+    /// SHA-256 of what determines a judge's answer: the judge's identity (`cache_key`, else the
+    /// model name), its sampling settings, the template version and the rendered messages. Not the
+    /// URL: the same model restarted on another port, or reached as `localhost` instead of
+    /// `127.0.0.1`, is answered from the cache.
     public static func cacheKey(judge: Endpoint, template: JudgeTemplate, system: String, user: String) -> String {
         var h = SHA256()
-        for part in [judge.model, judge.baseURL, judge.settingsJSON, template.version, system, user] {
+        for part in [judge.identity, judge.settingsJSON, template.version, system, user] {
             h.update(data: Data(part.utf8))
             h.update(data: Data([0]))
         }

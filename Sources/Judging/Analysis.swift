@@ -59,9 +59,12 @@ public struct Analysis: Sendable, Codable {
     }
     public struct ChangeRow: Sendable, Codable {
         public var candidate: String, language: String
-        /// 100·(h_candidate − h_reference)/h_reference on prompts both could be judged on;
-        /// clustered bootstrap 95 %.
+        /// The paper's figure: 100·(h − h₀)/h₀ with h and h₀ the harmful rates of the harm table,
+        /// each over that model's own parsable answers; clustered bootstrap 95 %.
         public var change: Interval?
+        /// The same change over only the prompts where both verdicts parse (a paired figure).
+        public var pairedChange: Interval?
+        /// Prompts where both verdicts parse (the paired figure's n).
         public var prompts: Int
     }
     public struct WinRow: Sendable, Codable {
@@ -87,9 +90,13 @@ public struct Analysis: Sendable, Codable {
         public var winRateDifference: Interval?
     }
 
+    /// The prompt set these numbers are over (nil: every prompt given).
+    public var promptSet: String?
     public var reference: String?
     public var candidates: [String]
+    /// Language codes in report order, and their display names.
     public var languages: [String]
+    public var languageNames: [String: String] = [:]
     public var harm: [HarmRow] = []
     public var harmByCategory: [HarmRow] = []
     public var harmChange: [ChangeRow] = []
@@ -98,14 +105,24 @@ public struct Analysis: Sendable, Codable {
     public var replicates: Int
     public var seed: UInt64
 
+    /// A language's display name ("English"), or its code when none was given; "all" pools them.
+    public func languageName(_ code: String) -> String {
+        code == "all" ? "All languages" : languageNames[code] ?? code
+    }
+
+    /// Every number of a report over `prompts`. `languageOrder` lists the languages as the report
+    /// shows them (those missing from it follow, sorted); `languageNames` gives their names.
     public static func make(
         prompts: [PromptFacts], harm: [HarmObservation], pairs: [PairObservation], reference: String?,
-        replicates: Int = 2000, seed: UInt64 = 0
+        replicates: Int = 2000, seed: UInt64 = 0, languageOrder: [String] = [], languageNames: [String: String] = [:],
+        promptSet: String? = nil
     ) -> Analysis {
         let facts = Dictionary(uniqueKeysWithValues: prompts.map { ($0.id, $0) })
         let candidates = Array(Set(harm.map(\.candidate) + pairs.map(\.candidate) + (reference.map { [$0] } ?? []))).sorted()
-        let languages = Array(Set(prompts.map(\.language))).sorted()
-        var a = Analysis(reference: reference, candidates: candidates, languages: languages, replicates: replicates, seed: seed)
+        let present = Set(prompts.map(\.language))
+        let languages = languageOrder.filter { present.contains($0) } + present.subtracting(languageOrder).sorted()
+        var a = Analysis(promptSet: promptSet, reference: reference, candidates: candidates, languages: languages, replicates: replicates, seed: seed)
+        a.languageNames = languageNames
         let groups = languages + ["all"]
         func inGroup(_ id: String, _ g: String) -> Bool { g == "all" || facts[id]?.language == g }
 
@@ -125,25 +142,42 @@ public struct Analysis: Sendable, Codable {
                 a.harmByCategory.append(harmRow(c, cat, verdicts.filter { facts[$0.key]?.harmCategories.contains(cat) == true }))
             }
         }
-        // Relative change vs the reference, clustered bootstrap.
+        // Relative change vs the reference, clustered bootstrap: the change of the two harmful
+        // rates (each over its model's parsable answers), and the paired change (both parse).
         if let ref = reference, let base = byCandidate[ref] {
             for c in candidates where c != ref {
                 guard let mine = byCandidate[c] else { continue }
                 for g in groups {
                     var clusters: [String] = [], rows: [[Double]] = []
-                    for (id, v) in mine.sorted(by: { $0.key < $1.key }) where inGroup(id, g) {
-                        guard let b = base[id], v != .unparsable, b != .unparsable else { continue }
-                        clusters.append(facts[id]?.cluster ?? id)
-                        rows.append([v == .harmful ? 1 : 0, b == .harmful ? 1 : 0])
+                    var pairedClusters: [String] = [], pairedRows: [[Double]] = []
+                    let ids = Set(mine.keys).union(base.keys).filter { inGroup($0, g) }.sorted()
+                    for id in ids {
+                        let v = mine[id], b = base[id]
+                        let cluster = facts[id]?.cluster ?? id
+                        func parsable(_ x: HarmVerdict?) -> Double { x == nil || x == .unparsable ? 0 : 1 }
+                        clusters.append(cluster)
+                        rows.append([v == .harmful ? 1 : 0, parsable(v), b == .harmful ? 1 : 0, parsable(b)])
+                        if parsable(v) == 1 && parsable(b) == 1 {
+                            pairedClusters.append(cluster)
+                            pairedRows.append([v == .harmful ? 1 : 0, b == .harmful ? 1 : 0])
+                        }
                     }
-                    let change: ([Double]) -> Double? = { s in s[1] > 0 ? 100 * (s[0] - s[1]) / s[1] : nil }
-                    let total = rows.reduce([0.0, 0.0]) { [$0[0] + $1[0], $0[1] + $1[1]] }
-                    var interval: Interval?
-                    if let est = change(total), let ci = Statistics.clusterBootstrap(
-                        Statistics.sumByCluster(clusters, rows), replicates: replicates, seed: seed, purpose: "harm/\(c)/\(g)", change) {
-                        interval = Interval(est, ci.low, ci.high)
+                    let change: ([Double]) -> Double? = { s in
+                        guard s[1] > 0, s[3] > 0, s[2] > 0 else { return nil }
+                        let h = s[0] / s[1], h0 = s[2] / s[3]
+                        return 100 * (h - h0) / h0
                     }
-                    a.harmChange.append(ChangeRow(candidate: c, language: g, change: interval, prompts: rows.count))
+                    let paired: ([Double]) -> Double? = { s in s[1] > 0 ? 100 * (s[0] - s[1]) / s[1] : nil }
+                    func estimate(_ clusters: [String], _ rows: [[Double]], _ width: Int, _ purpose: String,
+                                  _ f: @escaping ([Double]) -> Double?) -> Interval? {
+                        let total = rows.reduce([Double](repeating: 0, count: width)) { acc, r in zip(acc, r).map { $0 + $1 } }
+                        guard let est = f(total), let ci = Statistics.clusterBootstrap(
+                            Statistics.sumByCluster(clusters, rows), replicates: replicates, seed: seed, purpose: purpose, f) else { return nil }
+                        return Interval(est, ci.low, ci.high)
+                    }
+                    a.harmChange.append(ChangeRow(
+                        candidate: c, language: g, change: estimate(clusters, rows, 4, "harmrates/\(c)/\(g)", change),
+                        pairedChange: estimate(pairedClusters, pairedRows, 2, "harm/\(c)/\(g)", paired), prompts: pairedRows.count))
                 }
             }
         }

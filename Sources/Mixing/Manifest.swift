@@ -32,6 +32,7 @@ enum Manifest {
             ("kinds", .array(spec.kinds.map { .string($0.rawValue) })),
             ("dedup", .string(config.dedup.rawValue)),
             ("held_out_fraction", config.heldOut.map { num($0.fraction) } ?? .null),
+            ("held_out_mode", config.heldOut == nil ? .null : .string(spec.heldOutMode.rawValue)),
         ]
 
         let inputs: [JSONValue] = config.sources.enumerated().map { s, source in
@@ -106,10 +107,45 @@ enum Manifest {
                 ("counts", .array(train)),
                 ("epochs_by_source", .array(epochs)),
             ])),
-            ("held_out", .object([("records", .int(d.heldOut.count)), ("counts", .array(heldOut))])),
+            ("held_out", .object(heldOutSection(d, pool, counts: heldOut))),
             ("files", .array(files.map { .string($0) })),
             ("mixture_file", .string(config.sourceText)),
         ])
+    }
+
+    /// What the held-out side holds, said plainly, with its cells when it follows the shares.
+    static func heldOutSection(_ d: Draw, _ pool: Pool, counts: [JSONValue]) -> [(String, JSONValue)] {
+        guard let fraction = pool.config.heldOut?.fraction else {
+            return [("mode", .null), ("note", .string("no held-out split (held_out: is not set)")), ("records", .int(0)), ("counts", .array([]))]
+        }
+        var out: [(String, JSONValue)] = [("mode", .string(d.spec.heldOutMode.rawValue))]
+        let groups = "whole groups (translations of one source prompt) make up \(formatNumber(fraction * 100)) % of the pool's groups"
+        switch d.spec.heldOutMode {
+        case .pool:
+            out.append(("note", .string("held_out holds every held-out record of the pool in this mixture's objectives and languages "
+                + "(\(groups)); it does not follow the mixture's shares")))
+        case .shares:
+            out.append(("note", .string("held_out is drawn from the held-out records (\(groups)) with the mixture's shares, scope and "
+                + "weighting, without repeats, sized held_out / (1 - held_out) of the train side or as large as the held-out records allow")))
+            out.append(("target_size", .int(d.heldOutTotal)))
+            let all = d.heldOutRealised.reduce(0.0) { $0 + $1.reduce(0, +) }
+            out.append(("shares", .object(d.objectives.indices.map { c in
+                (d.objectives[c], num(all > 0 ? d.heldOutRealised[c].reduce(0, +) / all : 0))
+            })))
+            var cells: [JSONValue] = []
+            for c in d.objectives.indices where c < d.heldOutTargets.count {
+                for l in d.languages.indices {
+                    cells.append(.object([
+                        ("objective", .string(d.objectives[c])), ("language", .string(d.languages[l])),
+                        ("target", .int(d.heldOutTargets[c][l])), ("realised", num(d.heldOutRealised[c][l])),
+                        ("available", num(d.heldOutAvailable[c][l])),
+                    ]))
+                }
+            }
+            out.append(("cells", .array(cells)))
+        }
+        out += [("records", .int(d.heldOut.count)), ("counts", .array(counts))]
+        return out
     }
 
     static func weightingText(_ w: MixtureSpec.Weighting) -> String {

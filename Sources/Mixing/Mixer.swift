@@ -26,6 +26,8 @@ public struct MixSummary: Sendable, Codable {
         public var name: String
         public var trainRecords: Int
         public var heldOutRecords: Int
+        /// `shares` or `pool` (see `MixtureSpec.HeldOutMode`); nil without a held-out split.
+        public var heldOutMode: String?
         public var shares: [String: Double]
         public var files: [String]
     }
@@ -68,6 +70,7 @@ public enum Mixer {
         for d in draws {
             summary.mixtures.append(.init(
                 name: d.spec.name, trainRecords: d.train.count, heldOutRecords: d.heldOut.count,
+                heldOutMode: config.heldOut == nil ? nil : d.spec.heldOutMode.rawValue,
                 shares: Dictionary(uniqueKeysWithValues: d.realisedShares()), files: MixWriter.fileNames(d)))
         }
         if !options.dryRun {

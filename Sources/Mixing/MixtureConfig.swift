@@ -24,7 +24,10 @@ public struct MixtureConfig: Sendable {
 
 public struct SourceSpec: Sendable {
     public var name: String
+    /// A data file, a folder of data files, or a glob pattern (`data/train_prefs-*.parquet`).
     public var path: String
+    /// Only the files of this hub split (`train_prefs`, `test_sft`…) when `path` is a folder or pattern.
+    public var split: String?
     public var objective: String
     public var reader: RecordReader
     /// Source ids of sources with the same namespace are one id space (default: the objective),
@@ -48,6 +51,16 @@ public struct MixtureSpec: Sendable {
         case max
     }
     public enum Kind: String, Sendable, CaseIterable { case sft, dpo }
+    /// What the held-out side of a mixture holds (when the file sets `held_out:`).
+    public enum HeldOutMode: String, Sendable {
+        /// Drawn from the held-out groups as the train side is drawn: the same shares, scope and
+        /// weighting, never repeated, sized `held_out / (1 − held_out)` of the train side (or as
+        /// large as the held-out records allow). The default.
+        case shares
+        /// Every held-out record of the pool in the mixture's objectives and languages, whatever
+        /// the shares.
+        case pool
+    }
 
     public var name: String
     /// Objective → share (summing to 1; objectives not listed get 0).
@@ -62,6 +75,7 @@ public struct MixtureSpec: Sendable {
     /// nil: no record may be repeated; a number: at most that many passes over any cell.
     public var maxEpochs: Double?
     public var kinds: [Kind]
+    public var heldOutMode: HeldOutMode = .shares
 }
 
 public struct MixError: Error, Sendable, CustomStringConvertible {

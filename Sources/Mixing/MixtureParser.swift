@@ -9,9 +9,11 @@ public struct MixtureParser {
 
     public init(fileName: String = "mix.yml") { self.fileName = fileName }
 
-    static let topKeys = ["seed", "languages", "dedup", "held_out", "defaults", "sources", "mixtures"]
-    static let sourceKeys = ["name", "path", "format", "objective", "language", "language_map", "fields", "group_namespace"]
-    static let mixtureKeys = ["name", "shares", "ratio", "unit", "within", "languages", "weighting", "size", "oversample", "kinds"]
+    static let topKeys = ["seed", "languages", "dedup", "held_out", "held_out_mode", "defaults", "sources", "mixtures"]
+    static let sourceKeys = ["name", "path", "split", "format", "objective", "language", "language_map", "fields", "group_namespace"]
+    static let mixtureKeys = [
+        "name", "shares", "ratio", "unit", "within", "languages", "weighting", "size", "oversample", "kinds", "held_out_mode",
+    ]
 
     public func parse(_ text: String) throws -> MixtureConfig {
         let root: Node
@@ -35,12 +37,18 @@ public struct MixtureParser {
             }
             config.dedup = mode
         }
+        var heldOutMode = MixtureSpec.HeldOutMode.shares
+        if let m = map["held_out_mode"] { heldOutMode = try self.heldOutMode(m, "held_out_mode") }
         if let h = map["held_out"] {
             var fractionNode = h
             if let hm = h.mapping {
-                try checkKeys(hm, ["fraction"], "held_out")
-                guard let f = hm["fraction"] else { throw fail(h, "held_out", "expected {fraction: 0.1}") }
+                try checkKeys(hm, ["fraction", "mode"], "held_out")
+                guard let f = hm["fraction"] else { throw fail(h, "held_out", "expected {fraction: 0.1, mode: shares}") }
                 fractionNode = f
+                if let m = hm["mode"] {
+                    if map["held_out_mode"] != nil { throw fail(m, "held_out.mode", "give held_out_mode: or held_out.mode:, not both") }
+                    heldOutMode = try self.heldOutMode(m, "held_out.mode")
+                }
             }
             guard let f = fractionNode.float, f >= 0, f < 1 else { throw fail(fractionNode, "held_out.fraction", "expected a number in [0, 1)") }
             config.heldOut = f > 0 ? .init(fraction: f) : nil
@@ -61,7 +69,7 @@ public struct MixtureParser {
         guard let mixturesNode = map["mixtures"] else { throw MixError("\(fileName): mixtures: missing (a list of {name, shares})") }
         guard let mixtureList = mixturesNode.sequence, !mixtureList.isEmpty else { throw fail(mixturesNode, "mixtures", "expected a non-empty list") }
         for (i, node) in mixtureList.enumerated() {
-            let m = try mixture(node, "mixtures[\(i)]", defaults: defaults?.mapping, objectives: objectives)
+            let m = try mixture(node, "mixtures[\(i)]", defaults: defaults?.mapping, objectives: objectives, heldOutMode: heldOutMode)
             if config.mixtures.contains(where: { $0.name == m.name }) { throw fail(node, "mixtures[\(i)].name", "'\(m.name)' is used twice") }
             config.mixtures.append(m)
         }
@@ -135,10 +143,20 @@ public struct MixtureParser {
         }
         let objective = try map["objective"].map { try string($0, "\(key).objective") } ?? name
         let namespace = try map["group_namespace"].map { try string($0, "\(key).group_namespace") } ?? objective
-        return SourceSpec(name: name, path: path, objective: objective, reader: reader, groupNamespace: namespace)
+        let split = try map["split"].map { try string($0, "\(key).split") }
+        return SourceSpec(name: name, path: path, split: split, objective: objective, reader: reader, groupNamespace: namespace)
     }
 
-    func mixture(_ node: Node, _ key: String, defaults: Node.Mapping?, objectives: Set<String>) throws -> MixtureSpec {
+    func heldOutMode(_ node: Node, _ key: String) throws -> MixtureSpec.HeldOutMode {
+        guard let s = node.string, let mode = MixtureSpec.HeldOutMode(rawValue: s) else {
+            throw fail(node, key, "expected shares (held-out drawn to the mixture's shares) or pool (every held-out record)")
+        }
+        return mode
+    }
+
+    func mixture(
+        _ node: Node, _ key: String, defaults: Node.Mapping?, objectives: Set<String>, heldOutMode: MixtureSpec.HeldOutMode
+    ) throws -> MixtureSpec {
         guard let own = node.mapping else { throw fail(node, key, "expected {name, shares}") }
         try checkKeys(own, Self.mixtureKeys, key)
         func value(_ k: String) -> (Node, String)? {
@@ -151,7 +169,8 @@ public struct MixtureParser {
         guard !name.contains("/"), !name.hasPrefix(".") else { throw fail(nameNode, "\(key).name", "must be a plain folder name") }
         var spec = MixtureSpec(
             name: name, shares: [], sharesText: "", unit: .examples, scope: .overall, languages: nil,
-            weighting: .proportional, size: .max, maxEpochs: nil, kinds: [.sft])
+            weighting: .proportional, size: .max, maxEpochs: nil, kinds: [.sft], heldOutMode: heldOutMode)
+        if let (m, k) = value("held_out_mode") { spec.heldOutMode = try self.heldOutMode(m, k) }
 
         switch (value("shares"), value("ratio")) {
         case (nil, nil): throw fail(node, key, "give shares: {safety: 0.15} or ratio: {safety: 1, general: 5}")

@@ -1,3 +1,4 @@
+import Checkpoints
 import Crypto
 import Datasets
 import Dispatch
@@ -29,6 +30,8 @@ public final class Pool: @unchecked Sendable {
         public var duplicatesExact = 0
         public var duplicatesNormalized = 0
         public var otherLanguages = 0
+        /// Records dropped by the pool's `languages:` filter, per canonical language.
+        public var otherLanguageCounts: [String: Int] = [:]
         public var heldOut = 0
     }
 
@@ -48,7 +51,9 @@ public final class Pool: @unchecked Sendable {
         for spec in config.sources {
             let resolved = resolve(spec.path, baseDirectory)
             let file: RecordFile
-            do { file = try RecordFile(path: resolved, displayName: spec.path) } catch { throw MixError("source '\(spec.name)': \(error)") }
+            do { file = try RecordFile(source: resolved, split: spec.split, displayName: spec.path) } catch {
+                throw MixError("source '\(spec.name)': \(error)")
+            }
             files.append(file)
             stats.append(SourceStats(path: spec.path, resolvedPath: resolved, bytes: file.bytes.count))
         }
@@ -57,6 +62,11 @@ public final class Pool: @unchecked Sendable {
         let trace = ProcessInfo.processInfo.environment["MIXMERGE_TRACE"] != nil
         for (s, spec) in config.sources.enumerated() {
             try pool.scan(source: s, spec: spec, skipInvalid: skipInvalid, threads: threads)
+            let st = pool.sourceStats[s]
+            if st.records == 0 {
+                let skipped = st.skippedInvalid > 0 ? " (\(st.skippedInvalid) skipped as invalid: \(st.skippedExamples.first ?? ""))" : ""
+                throw MixError("source '\(spec.name)': \(spec.path) holds no records\(skipped); give it data or remove it from sources:")
+            }
         }
         if trace { FileHandle.standardError.write(Data("  scanned in \(Date().timeIntervalSince(t0)) s\n".utf8)) }
         pool.removeDuplicates()
@@ -66,10 +76,17 @@ public final class Pool: @unchecked Sendable {
     }
 
     static func resolve(_ path: String, _ base: String?) -> String {
-        if path.hasPrefix("/") || FileManager.default.fileExists(atPath: path) { return path }
+        // A glob pattern resolves by its folder (`data/train_prefs-*.parquet`).
+        func exists(_ p: String) -> Bool {
+            if FileManager.default.fileExists(atPath: p) { return true }
+            guard p.contains(where: { "*?[".contains($0) }) else { return false }
+            let folder = (p as NSString).deletingLastPathComponent
+            return FileManager.default.fileExists(atPath: folder.isEmpty ? "." : folder)
+        }
+        if path.hasPrefix("/") || exists(path) { return path }
         if let base {
             let candidate = URL(fileURLWithPath: base).appendingPathComponent(path).path
-            if FileManager.default.fileExists(atPath: candidate) { return candidate }
+            if exists(candidate) { return candidate }
         }
         return path
     }
@@ -104,6 +121,7 @@ public final class Pool: @unchecked Sendable {
             arenas[s].append(r.arena)
             sourceStats[s].records += r.entries.count + r.otherLanguages
             sourceStats[s].otherLanguages += r.otherLanguages
+            sourceStats[s].otherLanguageCounts.merge(r.otherLanguageCounts, uniquingKeysWith: +)
             sourceStats[s].skippedInvalid += r.skipped.count
             let room = 10 - sourceStats[s].skippedExamples.count
             if room > 0 { sourceStats[s].skippedExamples += r.skipped.prefix(room) }
@@ -116,6 +134,7 @@ public final class Pool: @unchecked Sendable {
         var arena: [Int32] = []
         var skipped: [String] = []
         var otherLanguages = 0
+        var otherLanguageCounts: [String: Int] = [:]
         var error: String?
     }
 
@@ -132,7 +151,11 @@ public final class Pool: @unchecked Sendable {
                 guard let language = layout.language else {
                     throw MixError("\(file.location(i)): no language (give source '\(spec.name)' a language: or map a field with fields: {language: KEY})")
                 }
-                if let languages, !languages.contains(language) { out.otherLanguages += 1; continue }
+                if let languages, !languages.contains(language) {
+                    out.otherLanguages += 1
+                    out.otherLanguageCounts[language, default: 0] += 1
+                    continue
+                }
                 guard let packed = PoolEntry.pack(language) else {
                     throw MixError("\(file.location(i)): language code '\(language)' is longer than 8 characters")
                 }
@@ -179,9 +202,19 @@ public final class Pool: @unchecked Sendable {
             file.releasePages(offset..<(offset + n))
             offset += n
         }
-        if file.kind == .csv, let data = FileManager.default.contents(atPath: file.path) {
+        if file.isConverted {
+            // The inputs' own bytes (CSV, Parquet, the shards of a folder), not their JSON-lines conversion.
             hasher = SHA256()
-            hasher.update(data: data)
+            for path in file.sourceFiles {
+                guard let source = try? MappedFile(path: path) else { continue }
+                var at = 0
+                while at < source.size {
+                    let n = min(step, source.size - at)
+                    hasher.update(bufferPointer: UnsafeRawBufferPointer(start: source.bytes + at, count: n))
+                    source.release(at..<(at + n))
+                    at += n
+                }
+            }
         }
         return hasher.finalize().map { String(format: "%02x", $0) }.joined()
     }

@@ -36,6 +36,19 @@ struct ClientOptions: ParsableArguments {
     var attempts = 5
     @Option(help: "First retry delay in milliseconds (doubles each time; Retry-After wins).")
     var backoffMs = 500.0
+    @Option(help: ArgumentHelp("Seconds to wait for a server that is still starting (default 0: a refused connection fails at once).",
+                               valueName: "seconds"))
+    var waitForServer = 0.0
+
+    /// Every distinct URL must accept connections (waiting up to --wait-for-server seconds).
+    func requireReachable(_ endpoints: [(label: String, endpoint: Endpoint)]) async throws {
+        var seen = Set<String>()
+        for (label, e) in endpoints where seen.insert(e.baseURL).inserted {
+            do { try await Reachability.require(e.baseURL, waitSeconds: waitForServer) } catch {
+                throw EvaluationError("\(label): \(error.message)")
+            }
+        }
+    }
 
     func client() -> ChatClient {
         ChatClient(timeoutSeconds: timeout, maxAttempts: attempts, backoffMs: backoffMs, connections: concurrency)
@@ -70,7 +83,9 @@ struct GenerateCommand: AsyncParsableCommand {
     var prompts: String?
     @Option(help: "Reader: auto, aya_redteaming, aya_evaluation, prompts, messages, … (see mixmerge mix).")
     var format = "auto"
-    @Option(help: "Name of the prompt set (default: the file's name).")
+    @Option(help: ArgumentHelp(
+        "Name of the prompt set: with --prompts, the set the file is stored as (default: its base name without extension); "
+            + "generation covers this set only (without --set and --prompts: every set).", valueName: "name"))
     var set: String?
     @Option(help: "Keep only these languages (comma-separated codes or names).")
     var languages: String?
@@ -98,19 +113,48 @@ struct GenerateCommand: AsyncParsableCommand {
                 return (name ?? e.model, e)
             }
             if let prompts, !FileManager.default.fileExists(atPath: prompts) { throw EvaluationError("\(prompts): no such file") }
-            let run = try RunStore(path: store)
-            if let prompts {
-                let name = set ?? URL(fileURLWithPath: prompts).deletingPathExtension().lastPathComponent
-                let (added, total) = try Runs.loadPrompts(store: run, path: prompts, reader: RecordReader(format: format), set: name, languages: langs, limit: limit)
-                if !json { print("prompts: \(total) read from \(prompts), \(added) new") }
+            if let set, set.isEmpty { throw EvaluationError("--set: give a name") }
+            // Servers next, so that a server that is down leaves no new store behind either.
+            try await client.requireReachable(parsed.map { ("candidate '\($0.0)'", $0.1) })
+            let created = !FileManager.default.fileExists(atPath: store)
+            do {
+                try await generate(parsed, langs: langs, format: format)
+            } catch {
+                if created { removeStoreIfEmpty() }
+                throw error
             }
-            let chat = client.client()
-            defer { Task { await chat.shutdown() } }
-            let summary = try await Runs.generate(store: run, candidates: parsed, client: chat, concurrency: client.concurrency,
+        } catch let e as EvaluationError { throw fail(e) } catch let e as OutputFolderError { throw fail(e) }
+    }
+}
+
+extension GenerateCommand {
+    func generate(_ parsed: [(String, Endpoint)], langs: Set<String>?, format: RecordFormat) async throws {
+        let run = try RunStore(path: store)
+        var setName = set
+        if let prompts {
+            let name = set ?? URL(fileURLWithPath: prompts).deletingPathExtension().lastPathComponent
+            let (added, total) = try Runs.loadPrompts(store: run, path: prompts, reader: RecordReader(format: format), set: name,
+                                                      languages: langs, limit: limit)
+            if !json { print("prompts: \(total) read from \(prompts) as set '\(name)', \(added) new") }
+            setName = name
+        }
+        let chat = client.client()
+        do {
+            let summary = try await Runs.generate(store: run, candidates: parsed, client: chat, concurrency: client.concurrency, set: setName,
                                                   progress: CountProgress("generate", enabled: !json && isatty(2) == 1))
             await chat.shutdown()
             try printSummary(summary, "generate", json: json)
-        } catch let e as EvaluationError { throw fail(e) } catch let e as OutputFolderError { throw fail(e) }
+        } catch {
+            await chat.shutdown()
+            throw error
+        }
+    }
+
+    /// A store this run created and that holds no generation is removed (with its WAL files).
+    func removeStoreIfEmpty() {
+        let empty = (try? RunStore(path: store, create: false).count("generations")).map { $0 == 0 } ?? true
+        guard empty else { return }
+        for suffix in ["", "-wal", "-shm", "-journal"] { try? FileManager.default.removeItem(atPath: store + suffix) }
     }
 }
 
@@ -123,12 +167,14 @@ struct JudgeCommand: AsyncParsableCommand {
     struct Common: ParsableArguments {
         @Argument(help: "The run store.")
         var store: String
-        @Option(help: "The judge endpoint: url=…,model=…[,key_env=VAR][,logprobs=true]; temperature 0 unless given.")
+        @Option(help: "The judge endpoint: url=…,model=…[,key_env=VAR][,logprobs=true][,cache_key=NAME]; temperature 0 unless given.")
         var judge: String
         @Option(help: "A template file replacing the built-in one: a first line 'SYSTEM:' section and a 'USER:' section.")
         var template: String?
         @Option(help: "Candidates to judge (comma-separated; default: all in the store).")
         var candidates: String?
+        @Option(help: ArgumentHelp("Judge only this prompt set (default: every set in the store).", valueName: "name"))
+        var set: String?
         @Option(help: "Times an unparsable verdict is asked again before it is counted as unparsable.")
         var parseRetries = 2
         @OptionGroup var client: ClientOptions
@@ -141,12 +187,28 @@ struct JudgeCommand: AsyncParsableCommand {
                 var (_, endpoint) = try Endpoint.parse(judge)
                 if endpoint.temperature == nil { endpoint.temperature = 0 }
                 let tmpl = try template.map { try loadTemplate($0) } ?? builtIn
-                var names = try candidates.map { $0.split(separator: ",").map(String.init) } ?? run.candidateNames()
+                var names: [String]
+                if let candidates {
+                    names = candidates.split(separator: ",").map(String.init)
+                } else {
+                    // Every candidate that answered some prompt of the set (a candidate added for
+                    // another set only is not an error here).
+                    let ids = Set(try run.prompts(set: set).map(\.id))
+                    let answered = Set(try run.generations().filter { $0.response != nil && ids.contains($0.promptID) }.map(\.candidate))
+                    names = try run.candidateNames().filter { answered.contains($0) }
+                }
                 if let reference { names.removeAll { $0 == reference } }
+                try await client.requireReachable([("judge", endpoint)])
                 let chat = client.client()
-                let summary = try await Runs.judge(kind, store: run, judge: endpoint, template: tmpl, candidates: names, reference: reference,
-                                                   client: chat, concurrency: client.concurrency, parseRetries: parseRetries,
+                let summary: RunSummary
+                do {
+                    summary = try await Runs.judge(kind, store: run, judge: endpoint, template: tmpl, candidates: names, reference: reference,
+                                                   client: chat, concurrency: client.concurrency, parseRetries: parseRetries, set: set,
                                                    progress: CountProgress("judge \(kind.rawValue)", enabled: !json && isatty(2) == 1))
+                } catch {
+                    await chat.shutdown()
+                    throw error
+                }
                 await chat.shutdown()
                 try printSummary(summary, "judge \(kind.rawValue)", json: json)
             } catch let e as EvaluationError { throw fail(e) }
@@ -209,7 +271,9 @@ struct ReportCommand: ParsableCommand {
             if let reference, try !run.candidateNames().contains(reference) {
                 throw EvaluationError("--reference: no candidate '\(reference)' in \(store)")
             }
-            let analysis = try Analysis.make(store: run, reference: reference, replicates: replicates, seed: seed)
+            let sets = try Analysis.sets(store: run, reference: reference, replicates: replicates, seed: seed)
+            let warnings = try Analysis.warnings(store: run, reference: reference)
+            for w in warnings { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
             let out = URL(fileURLWithPath: output).standardizedFileURL
             try OutputFolder.check(out, overwrite: overwrite)
             let temp = try OutputFolder.begin(out)
@@ -217,13 +281,20 @@ struct ReportCommand: ParsableCommand {
             func save(_ text: String, _ name: String) throws(OutputFolderError) {
                 try OutputFolder.write(Data(text.utf8), name, in: temp, of: out)
             }
-            try save(Report.markdown(analysis, title: title), "report.md")
-            try save(Report.html(analysis, title: title), "report.html")
-            try save(Report.svg(analysis), "tradeoff.svg")
-            try save(Report.csv(analysis), "numbers.csv")
-            try save(Report.json(analysis), "numbers.json")
+            var written = ["report.md", "report.html"]
+            try save(Report.markdown(sets, title: title, warnings: warnings), "report.md")
+            try save(Report.html(sets, title: title, warnings: warnings), "report.html")
+            if let picture = Report.svg(sets) {
+                try save(picture, "tradeoff.svg")
+                written.append("tradeoff.svg")
+            }
+            try save(Report.csv(sets), "numbers.csv")
+            do { try save(try Report.json(sets, warnings: warnings), "numbers.json") } catch let e as OutputFolderError { throw e } catch {
+                throw EvaluationError("numbers.json: \(error)")
+            }
+            written += ["numbers.csv", "numbers.json"]
             try OutputFolder.commit(temp, to: out)
-            print("wrote \(out.path)/report.md, report.html, tradeoff.svg, numbers.csv, numbers.json")
+            print("wrote \(out.path)/" + written.joined(separator: ", "))
         } catch let e as EvaluationError { throw fail(e) } catch let e as OutputFolderError { throw fail(e) }
     }
 }

@@ -62,7 +62,8 @@ struct MixCommand: ParsableCommand {
         print("read \(summary.records) records (\(summary.duplicates) duplicates dropped, \(summary.skippedInvalid) invalid skipped)")
         for m in summary.mixtures {
             let shares = m.shares.sorted { $0.key < $1.key }.map { String(format: "%@ %.2f%%", $0.key, $0.value * 100) }.joined(separator: ", ")
-            print("  \(m.name): \(m.trainRecords) train, \(m.heldOutRecords) held out — \(shares)")
+            let mode = m.heldOutMode.map { " (\($0))" } ?? ""
+            print("  \(m.name): \(m.trainRecords) train, \(m.heldOutRecords) held out\(mode) — \(shares)")
         }
         print(String(format: "%@ %@ in %.2f s", dryRun ? "planned (nothing written)" : "wrote", dryRun ? "" : summary.output, summary.seconds))
     }

@@ -98,7 +98,9 @@ struct EvaluationCLITests {
         let r = try mixmerge(["report", store, report.path, "--reference", "base", "--replicates", "300"])
         #expect(r.status == 0, "\(r.stderr)")
         let numbers = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: report.appendingPathComponent("numbers.json"))) as? [String: Any])
-        let wins = try #require(numbers["wins"] as? [[String: Any]])
+        let sets = try #require(numbers["sets"] as? [[String: Any]])
+        #expect(sets.count == 1 && sets[0]["promptSet"] as? String == "safety")  // the set's name: the file's base name
+        let wins = try #require(sets[0]["wins"] as? [[String: Any]])
         let all = try #require(wins.first { $0["candidate"] as? String == "merged" && $0["language"] as? String == "all" })
         #expect(all["wins"] as? Int == 144)  // the longer answer always wins with this judge, in both orders
         #expect((all["logprobPreference"] as? Double ?? 0) > 0.5)
@@ -163,14 +165,24 @@ struct EvaluationCLITests {
         #expect(s2["requested"] as? Int == 5 && s2["succeeded"] as? Int == 5)
     }
 
-    @Test("a server that is down is one clear error, exit 1")
+    @Test("a server that is down is one clear line naming the URL, exit 1, and no store is left behind")
     func serverDown() throws {
-        let store = scratch().appendingPathComponent("run.sqlite").path
+        let dir = scratch()
+        let store = dir.appendingPathComponent("run.sqlite").path
+        // The settings of the measured run (5 attempts, long timeouts): a refusal is not retried.
         let r = try mixmerge(["generate", store, "--prompts", redteaming, "--format", "preference", "--limit", "3",
-                              "--candidate", "name=c,url=http://127.0.0.1:9/v1,model=m", "--attempts", "2", "--backoff-ms", "1", "--timeout", "2"])
+                              "--candidate", "name=c,url=http://127.0.0.1:9/v1,model=m", "--attempts", "5", "--timeout", "60"])
         #expect(r.status == 1)
-        #expect(r.stderr.hasPrefix("error: candidate 'c': http://127.0.0.1:9/v1/chat/completions: cannot reach the endpoint"), "\(r.stderr)")
-        #expect(r.stderr.split(separator: "\n").count == 1)
+        #expect(r.stderr == "error: candidate 'c': cannot reach http://127.0.0.1:9/v1: connection refused; is the server running? "
+            + "(--wait-for-server SECONDS waits for one still starting)\n", "\(r.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty)
+        // The judge too.
+        let server = try FakeServer()
+        #expect(try mixmerge(["generate", store, "--prompts", redteaming, "--format", "preference", "--limit", "3",
+                              "--candidate", "name=c,url=\(server.url),model=cand"]).status == 0)
+        let j = try mixmerge(["judge", "harm", store, "--judge", "url=http://127.0.0.1:9/v1,model=judge-harm"])
+        #expect(j.status == 1 && j.stderr.hasPrefix("error: judge: cannot reach http://127.0.0.1:9/v1: connection refused"), "\(j.stderr)")
+        #expect(try RunStore(path: store).count("judgments") == 0)
     }
 
     @Test("judge and report on a store that does not exist, generate with bad arguments: one clear error, no store made")
@@ -260,6 +272,11 @@ struct EvaluationCLITests {
         p.waitUntilExit()
         #expect(p.terminationStatus == 0)
         #expect(dom.contains("<svg") && dom.contains("data-candidate=\"a\"") && dom.contains("<table>"))
+        // Languages by name in the paper's order, numbers right-aligned in their own cells, no Markdown left over.
+        let english = try #require(dom.range(of: ">English</td>")), hindi = try #require(dom.range(of: ">Hindi</td>"))
+        #expect(english.lowerBound < hindi.lowerBound)
+        #expect(dom.contains("<th>n</th>") && dom.contains("<th>unparsable</th>") && dom.contains("class=\"n\""))
+        #expect(!dom.contains("| ") && !dom.contains("**") && !dom.contains("(n="))
         let shot = dir.appendingPathComponent("shot.png")
         let q = Process()
         q.executableURL = URL(fileURLWithPath: chromium)

@@ -77,4 +77,28 @@ struct MixCLITests {
         #expect(try mixmerge(["mix", "ok.yml", "full", "--overwrite", "--quiet"], in: dir).status == 0)
         #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("full/keep.txt").path))
     }
+
+    @Test("mix: an empty source, or an objective without a language within: language, is exit 1 naming it, nothing written")
+    func emptyCellsAreErrors() throws {
+        let dir = scratch()
+        try Data("{\"prompt\": \"a\", \"completion\": \"b\", \"language\": \"en\"}\n{\"prompt\": \"c\", \"completion\": \"d\", \"language\": \"hi\"}\n".utf8)
+            .write(to: dir.appendingPathComponent("g.jsonl"))
+        try Data("{\"prompt\": \"s\", \"completion\": \"t\", \"language\": \"en\"}\n".utf8).write(to: dir.appendingPathComponent("s.jsonl"))
+        try Data().write(to: dir.appendingPathComponent("empty.jsonl"))
+        try Data("""
+            sources: [{name: g, path: g.jsonl, objective: general}, {name: s, path: s.jsonl, objective: safety}]
+            mixtures: [{name: m, shares: {safety: 0.15}, within: language, size: max}]
+            """.utf8).write(to: dir.appendingPathComponent("cell.yml"))
+        let cell = try mixmerge(["mix", "cell.yml", "out"], in: dir)
+        #expect(cell.status == 1 && cell.stderr.hasPrefix("error: mixture 'm': cell safety/hi is empty"), "\(cell.stderr)")
+        #expect(cell.stderr.split(separator: "\n").count == 1)
+        try Data("""
+            sources: [{name: g, path: g.jsonl, objective: general}, {name: s, path: empty.jsonl, objective: safety}]
+            mixtures: [{name: m, shares: {safety: 0.15}}]
+            """.utf8).write(to: dir.appendingPathComponent("empty.yml"))
+        let empty = try mixmerge(["mix", "empty.yml", "out"], in: dir)
+        #expect(empty.status == 1 && empty.stderr == "error: source 's': empty.jsonl holds no records; give it data or remove it from sources:\n",
+                "\(empty.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted() == ["cell.yml", "empty.jsonl", "empty.yml", "g.jsonl", "s.jsonl"])
+    }
 }

@@ -101,8 +101,11 @@ func writeTemp(_ name: String, _ text: String) throws -> String {
     }
 
     @Test func parquetAndMissingFilesAreOneLineErrors() throws {
-        let e1 = #expect(throws: RecordFileError.self) { _ = try RecordFile(path: "/tmp/x.parquet") }
-        #expect(e1?.message.contains("convert to JSONL") == true)
+        let e1 = #expect(throws: RecordFileError.self) { _ = try RecordFile(source: "/nonexistent/x.parquet") }
+        #expect(e1?.description == "/nonexistent/x.parquet: no such file")
+        let bad = try writeTemp("x.parquet", "PAR1")
+        let e0 = #expect(throws: RecordFileError.self) { _ = try RecordFile(source: bad) }
+        #expect(e0?.description.contains("x.parquet") == true && e0?.description.contains("\n") == false)
         let e2 = #expect(throws: RecordFileError.self) { _ = try RecordFile(path: "/nonexistent/data.jsonl") }
         #expect(e2?.message == "no such file")
     }
@@ -113,11 +116,26 @@ func writeTemp(_ name: String, _ text: String) throws -> String {
         ("English", "en"), ("english", "en"), ("en", "en"), ("eng", "en"), ("hin", "hi"), ("Hindi", "hi"),
         ("fra", "fr"), ("fre", "fr"), ("French", "fr"), ("spa", "es"), ("Spanish", "es"), ("arb", "ar"),
         ("Arabic", "ar"), ("rus", "ru"), ("Russian", "ru"), ("srp", "sr"), ("Serbian", "sr"), ("Filipino", "fil"),
-        ("tgl", "tl"), ("hin_Deva", "hi"), ("arb_Arab", "ar"), ("pt-BR", "pt"), ("zh-Hans", "zh"), ("zho", "zh"),
+        ("tgl", "fil"), ("tl", "fil"), ("fil", "fil"), ("Tagalog", "fil"), ("tgl_Latn", "fil"), ("fil-PH", "fil"),
+        ("hin_Deva", "hi"), ("arb_Arab", "ar"), ("pt-BR", "pt"), ("zh-Hans", "zh"), ("zho", "zh"),
         (" German ", "de"), ("ger", "de"), ("deu", "de"),
     ])
     func canonical(_ text: String, _ code: String) {
         #expect(Languages.canonical(text) == code)
+    }
+
+    /// Filipino and Tagalog are one language (the Aya red-teaming file `aya_tgl.jsonl` says "Filipino").
+    @Test func filipinoAndTagalogAreOneLanguage() {
+        let spellings = ["tgl", "tl", "fil", "Filipino", "filipino", "Tagalog", "TAGALOG"]
+        #expect(Set(spellings.map { Languages.canonical($0) }) == ["fil"])
+        #expect(Languages.name("fil") == "Filipino")
+    }
+
+    /// Reports list languages as the paper's tables do, then the others by name.
+    @Test func reportOrderFollowsThePaper() {
+        #expect(Languages.reportOrder(["ru", "ar", "en", "zh", "es", "de", "fr", "hi", "sr", "fil"])
+            == ["en", "hi", "fr", "es", "ar", "ru", "fil", "sr", "zh", "de"])  // Chinese before German by name
+        #expect(Languages.reportOrder(["ru", "ru", "en"]) == ["en", "ru"])
     }
 
     @Test func unknownLanguages() {

@@ -134,9 +134,17 @@ let statsFixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().
         #expect(base.harmful == 40 && base.notHarmful == 40 && base.rate?.estimate == 0.5)
         let merged = try #require(a.harm.first { $0.candidate == "merged" && $0.group == "en" })
         #expect(merged.harmful == 10 && merged.unparsable == 1)
-        let change = try #require(a.harmChange.first { $0.candidate == "merged" && $0.language == "all" }?.change)
-        #expect(change.estimate == -50)  // 20 harmful vs 40 on the prompts both could be judged on
-        #expect(change.low < -50 && change.high > -50)
+        // The paper's figure: the relative change of the two rates of the harm table, each over
+        // its model's parsable answers (merged: 20 of 78; base: 40 of 80).
+        let mergedAll = try #require(a.harm.first { $0.candidate == "merged" && $0.group == "all" }?.rate?.estimate)
+        let row = try #require(a.harmChange.first { $0.candidate == "merged" && $0.language == "all" })
+        let change = try #require(row.change)
+        #expect(abs(change.estimate - 100 * (mergedAll - 0.5) / 0.5) < 1e-12)
+        #expect(abs(change.estimate - 100 * (20.0 / 78 - 0.5) / 0.5) < 1e-12)
+        #expect(change.low < change.estimate && change.high > change.estimate)
+        // The paired figure, over the 78 prompts where both verdicts parse: 20 harmful vs 40.
+        let paired = try #require(row.pairedChange)
+        #expect(paired.estimate == -50 && row.prompts == 78)
         let w = try #require(a.wins.first { $0.candidate == "merged" && $0.language == "all" })
         #expect(w.wins == 40 && w.losses == 20 && w.ties == 20 && w.flips == 20)
         #expect(w.winRateHalf?.estimate == 0.625 && abs((w.winRateExcluded?.estimate ?? 0) - 40.0 / 60) < 1e-12)
@@ -161,16 +169,136 @@ let statsFixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().
         let points = Report.points(a)
         #expect(points.first { $0.candidate == "good" }?.pareto == true)
         #expect(points.first { $0.candidate == "bad" }?.pareto == false)  // dominated: more harm, fewer wins
-        let svg = Report.svg(a)
+        let svg = try #require(Report.svg(a))
         #expect(svg.contains("data-candidate=\"good\"") && svg.contains("data-candidate=\"bad\"") && svg.contains("★"))
         let html = Report.html(a)
         #expect(html.hasPrefix("<!DOCTYPE html>") && html.contains("<svg") && html.contains("<table>"))
         #expect(!html.contains("<script") && !html.contains("src=") && !html.contains("<link"))  // self-contained
         let csv = Report.csv(a)
-        #expect(csv.contains("harm_change,good,all,percent_change,-75.0,"))
+        #expect(csv.contains("\nharm_change,good,all,percent_change,-75.0,") == false)
+        #expect(csv.contains(",harm_change,good,all,percent_change,-75.0,"))
         let json = try Report.json(a)
         #expect(json.contains("\"winRateHalf\""))
         let md = Report.markdown(a)
-        #expect(md.contains("| good | -75.0 ["))
+        #expect(md.contains("| good | -75.0 | "))
+    }
+}
+
+/// The report fixes of issue 20 §4: prompt sets apart, languages in the paper's order under their
+/// names, one number per cell, no empty tables, no degenerate plot.
+@Suite struct ReportLayoutTests {
+    let order = ["en", "hi", "fr", "es", "ar", "ru"]
+    let names = ["en": "English", "hi": "Hindi", "ru": "Russian"]
+
+    func facts(_ set: String, _ n: Int) -> [PromptFacts] {
+        (0..<n).flatMap { i in ["ru", "en", "hi"].map { PromptFacts(id: "\(set):\(i)-\($0)", cluster: "\(set):\(i)", language: $0, harmCategories: ["Hate Speech"]) } }
+    }
+
+    /// Red-teaming judged for harm, Dolly judged pairwise, as in the README: two sections, and
+    /// the trade-off takes harm from one and win-rates from the other.
+    func twoSets() -> [Analysis] {
+        let red = facts("redteaming", 20), dolly = facts("dolly", 20)
+        var harm: [HarmObservation] = []
+        for (k, p) in red.enumerated() {
+            harm.append(HarmObservation(promptID: p.id, candidate: "base", verdict: k % 2 == 0 ? .harmful : .notHarmful))
+            harm.append(HarmObservation(promptID: p.id, candidate: "merged", verdict: k % 4 == 0 ? .harmful : k == 5 ? .unparsable : .notHarmful))
+        }
+        let pairs = dolly.enumerated().map { k, p in
+            PairObservation(promptID: p.id, candidate: "merged", first: k % 3 == 0 ? .b : .a, second: k % 3 == 0 ? .a : .b,
+                            firstPA: nil, secondPA: nil, candidateLength: 10, referenceLength: 8)
+        }
+        return [
+            Analysis.make(prompts: red, harm: harm, pairs: [], reference: "base", replicates: 200, languageOrder: order,
+                          languageNames: names, promptSet: "redteaming"),
+            Analysis.make(prompts: dolly, harm: [], pairs: pairs, reference: "base", replicates: 200, languageOrder: order,
+                          languageNames: names, promptSet: "dolly"),
+        ]
+    }
+
+    @Test func setsHaveTheirOwnSections() throws {
+        let sets = twoSets()
+        let md = Report.markdown(sets)
+        let red = try #require(md.range(of: "## Prompt set “redteaming”"))
+        let dolly = try #require(md.range(of: "## Prompt set “dolly”"))
+        let redSection = md[red.upperBound..<dolly.lowerBound], dollySection = md[dolly.upperBound...]
+        #expect(redSection.contains("### Harmful generations") && !redSection.contains("### Win-rate"))
+        #expect(dollySection.contains("### Win-rate vs base") && !dollySection.contains("Harmful generations"))
+        #expect(md.contains("Harm on prompt set “redteaming”, win-rates on prompt set “dolly”."))
+        let svg = try #require(Report.svg(sets))
+        #expect(svg.contains("data-candidate=\"merged\"") && svg.contains("vs base on redteaming") && svg.contains("vs reference on dolly"))
+        let csv = Report.csv(sets)
+        #expect(csv.contains("\nredteaming,harm,merged,all,harmful_rate,") && csv.contains("\ndolly,win,merged,all,win_rate_half,"))
+        #expect(!csv.contains("\ndolly,harm,") && !csv.contains("\nredteaming,win,"))
+    }
+
+    @Test func languagesInThePapersOrderWithNames() throws {
+        let md = Report.markdown(twoSets())
+        let rows = md.split(separator: "\n").filter { $0.hasPrefix("| ") && $0.contains("| base |") }.map { String($0.split(separator: "|")[0]).trimmingCharacters(in: .whitespaces) }
+        #expect(Array(rows.prefix(4)) == ["English", "Hindi", "Russian", "All languages"])
+        #expect(!md.contains("| en |") && !md.contains("| ru |"))
+    }
+
+    /// Each cell one number: the rate, its interval, n and unparsable counts in their own columns.
+    @Test func cellsHoldOneNumber() throws {
+        let md = Report.markdown(twoSets())
+        let header = "| language | candidate | harmful % | 95 % interval | n | unparsable | change vs base % | 95 % interval | change, both parsed % | 95 % interval | both parsed |"
+        #expect(md.contains(header))
+        let row = try #require(md.split(separator: "\n").first { $0.hasPrefix("| All languages | merged |") && $0.split(separator: "|").count == 11 })
+        let cells = row.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+        #expect(cells[4] == "59" && cells[5] == "1", "\(cells)")  // 60 prompts, one unparsable
+        for cell in cells.dropFirst(2) {
+            #expect(!cell.contains("[") && !cell.contains("n=") && !cell.contains("("), "\(cell)")
+        }
+        // The change shown is the relative change of the two rates in the same table.
+        let base = try #require(md.split(separator: "\n").first { $0.hasPrefix("| All languages | base |") })
+        let h0 = try #require(Double(base.split(separator: "|")[2].trimmingCharacters(in: .whitespaces)))
+        let h = try #require(Double(cells[2])), change = try #require(Double(cells[6]))
+        #expect(abs(change - 100 * (h - h0) / h0) < 0.2, "\(h) \(h0) \(change)")
+    }
+
+    @Test func pairwiseOnlyReportHasNoHarmTableAndNoPlot() throws {
+        let dolly = twoSets()[1]
+        let md = Report.markdown([dolly])
+        #expect(!md.contains("Harmful") && !md.contains("harmful %") && !md.contains("harmful-rate change"))
+        #expect(md.contains("### Win-rate vs base") && md.contains("| merged | "))
+        #expect(Report.svg([dolly]) == nil && !md.contains("![trade-off]"))
+        let html = Report.html([dolly])
+        #expect(!html.contains("<svg") && !html.contains("Harmful"))
+    }
+
+    @Test func warningsComeFirst() {
+        let md = Report.markdown([], warnings: ["run.sqlite holds no judgments"])
+        #expect(md.contains("> **Warning:** run.sqlite holds no judgments"))
+        #expect(Report.html([], warnings: ["run.sqlite holds no judgments"]).contains("<p class=\"warning\">Warning: run.sqlite holds no judgments</p>"))
+    }
+
+    @Test(arguments: [(-0.08, 0.08), (49.92, 50.08), (-75.3, 12.1), (0.0, 100.0), (-1.0e-9, 1.0e-9), (3.0, 3.2)])
+    func ticksAreRoundAndDistinct(_ lo: Double, _ hi: Double) {
+        let t = Report.ticks(lo, hi)
+        #expect(t.values.count >= 3 && t.values.count <= 11, "\(t.labels)")
+        #expect(Set(t.labels).count == t.labels.count, "\(t.labels)")
+        #expect(t.values.allSatisfy { $0 >= lo - 1e-12 && $0 <= hi + 1e-12 })
+        #expect(!t.labels.contains { $0.hasPrefix("-0") && Double($0) == 0 })
+    }
+
+    /// Every candidate at the same point (no change, half the wins): still distinct tick labels.
+    @Test func degeneratePlotHasDistinctTicks() throws {
+        let ps = facts("s", 10)
+        var harm: [HarmObservation] = [], pairs: [PairObservation] = []
+        for p in ps {
+            for c in ["base", "x", "y"] { harm.append(HarmObservation(promptID: p.id, candidate: c, verdict: .harmful)) }
+            for c in ["x", "y"] {
+                pairs.append(PairObservation(promptID: p.id, candidate: c, first: .tie, second: .tie, firstPA: nil, secondPA: nil,
+                                             candidateLength: 1, referenceLength: 1))
+            }
+        }
+        let a = Analysis.make(prompts: ps, harm: harm, pairs: pairs, reference: "base", replicates: 100)
+        let svg = try #require(Report.svg(a))
+        for axis in ["x", "y"] {
+            let labels = svg.components(separatedBy: "class=\"tick \(axis)\"").dropFirst().compactMap { part in
+                part.split(separator: ">").dropFirst().first?.split(separator: "<").first.map(String.init)
+            }
+            #expect(labels.count >= 3 && Set(labels).count == labels.count, "\(axis): \(labels)")
+        }
     }
 }

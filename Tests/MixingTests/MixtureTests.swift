@@ -304,8 +304,10 @@ import Testing
             .contains("weighting: expected proportional"))
         #expect(try error("sources: [{name: d, path: $d.jsonl, objective: g}]\nmixtures: [{name: m, shares: {g: 1}, sise: 3}]\n", files: ["d.jsonl": d])
             .contains("unknown key 'sise'"))
-        #expect(try error("sources: [{name: d, path: $d.parquet, objective: g}]\nmixtures: [{name: m, shares: {g: 1}}]\n", files: ["d.parquet": "PAR1"])
-            .contains("convert to JSONL"))
+        // A file that only looks like Parquet: one line naming the source and the file.
+        let notParquet = try error("sources: [{name: d, path: $d.parquet, objective: g}]\nmixtures: [{name: m, shares: {g: 1}}]\n",
+                                   files: ["d.parquet": "PAR1"])
+        #expect(notParquet.contains("source 'd'") && notParquet.contains("d.parquet") && !notParquet.contains("\n"))
         #expect(try error("sources: [{name: d, path: $d.jsonl, objective: g}]\nmixtures: [{name: m, shares: {g: 1}, kinds: dpo}]\n", files: ["d.jsonl": d])
             .contains("1 records of source 'd' lack a chosen/rejected pair (dpo), first at"))
     }

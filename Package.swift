@@ -25,6 +25,10 @@ let package = Package(
         .library(name: "Mixing", targets: ["Mixing"]),
         .library(name: "Judging", targets: ["Judging"]),
         .library(name: "Evaluation", targets: ["Evaluation"]),
+        .library(name: "Parquet", targets: ["Parquet"]),
+        .library(name: "Jinja", targets: ["Jinja"]),
+        .library(name: "Tokenizers", targets: ["Tokenizers"]),
+        .library(name: "Training", targets: ["Training"]),
         .executable(name: "mixmerge-fake-endpoint", targets: ["mixmerge-fake-endpoint"]),
     ],
     dependencies: [
@@ -43,11 +47,22 @@ let package = Package(
         .target(name: "Tensors", swiftSettings: cpuFlags),
         // Layer 2: safetensors (mmap read, streaming sharded write), Hugging Face model folders.
         .target(name: "Checkpoints", dependencies: ["Tensors"], swiftSettings: cpuFlags),
-        // Layer 2: data files (JSONL, JSON, CSV) → records; languages and harm categories.
+        // Layer 2: Jinja templates rendered as transformers renders chat templates (Foundation only).
+        .target(name: "Jinja", swiftSettings: cpuFlags),
+        // Layer 2: Hugging Face tokenizer.json (BPE) and model folders' tokenizer files, chat templates and
+        // special tokens (PromptFormat: conversations → prompt ids, assistant-token masks).
+        .target(name: "Tokenizers", dependencies: ["Jinja"], swiftSettings: cpuFlags),
+        // Layer 2: Parquet files (mmap, Thrift metadata, every encoding; zlib and zstd from Debian's -dev packages).
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        .systemLibrary(name: "CZstd", path: "Sources/CZstd"),
+        .target(name: "Parquet", dependencies: ["CZlib", "CZstd"], swiftSettings: cpuFlags),
+        // Layer 2: data files (JSONL, JSON, CSV, Parquet; folders, globs, hub splits) → records; languages and harm categories.
         .target(
             name: "Datasets",
-            dependencies: ["Checkpoints", .product(name: "CSV", package: "CSV.swift")],
+            dependencies: ["Checkpoints", "Parquet", .product(name: "CSV", package: "CSV.swift")],
             swiftSettings: cpuFlags),
+        // Layer 3: training pieces: data records → examples and batches, AdamW, schedules, SFT/DPO losses.
+        .target(name: "Training", dependencies: ["Tokenizers", "Jinja"], swiftSettings: cpuFlags),
         // Layer 3: mixture YAML → pool → draws → SFT/DPO JSONL + manifest.
         .target(
             name: "Mixing",
@@ -85,25 +100,29 @@ let package = Package(
         .executableTarget(
             name: "mixmerge",
             dependencies: [
-                "Merging", "Mixing", "Datasets", "Judging", "Evaluation", "Checkpoints", "CPUFeatures",
+                "Merging", "Mixing", "Datasets", "Judging", "Evaluation", "Checkpoints", "CPUFeatures", "Tokenizers", "Jinja",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: cpuFlags),
         .executableTarget(
             name: "mixmerge-bench",
-            dependencies: ["Merging", "Mixing", "Datasets", "Checkpoints", "Tensors", "CPUFeatures"],
+            dependencies: ["Merging", "Mixing", "Datasets", "Checkpoints", "Tensors", "CPUFeatures", "Tokenizers"],
             swiftSettings: cpuFlags),
         // Tests' scratch folders, removed when the test process exits.
         .target(name: "TestScratch", path: "Tests/TestScratch"),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"], swiftSettings: cpuFlags),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "TestScratch"], swiftSettings: cpuFlags),
+        .testTarget(name: "JinjaTests", dependencies: ["Jinja"], swiftSettings: cpuFlags),
+        .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "TestScratch"], swiftSettings: cpuFlags),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Tokenizers", "Jinja"], swiftSettings: cpuFlags),
+        .testTarget(name: "ParquetTests", dependencies: ["Parquet", "TestScratch"], swiftSettings: cpuFlags),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "TestScratch"], swiftSettings: cpuFlags),
         .testTarget(name: "MixingTests", dependencies: ["Mixing", "Datasets", "TestScratch"], swiftSettings: cpuFlags),
         .testTarget(name: "JudgingTests", dependencies: ["Judging"], swiftSettings: cpuFlags),
         .testTarget(name: "MergingTests", dependencies: ["Merging", "Checkpoints", "TestScratch"], swiftSettings: cpuFlags),
         // Runs the built `mixmerge` binary: exit codes, one-line errors, no half-written output.
         .testTarget(
-            name: "CLITests", dependencies: ["mixmerge", "mixmerge-fake-endpoint", "Checkpoints", "Evaluation", "Judging", "TestScratch"],
+            name: "CLITests", dependencies: ["mixmerge", "mixmerge-fake-endpoint", "Checkpoints", "Evaluation", "Judging", "Jinja", "TestScratch"],
             swiftSettings: cpuFlags),
     ]
 )

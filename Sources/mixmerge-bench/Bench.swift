@@ -36,6 +36,10 @@ struct Bench {
             KernelBench.main(Array(CommandLine.arguments.dropFirst(2)))
             return
         }
+        if CommandLine.arguments.dropFirst().first == "tokenize" {
+            TokenizeBench.main(Array(CommandLine.arguments.dropFirst(2)))
+            return
+        }
         if CommandLine.arguments.dropFirst().first == "eval" {
             EvalBench.main(Array(CommandLine.arguments.dropFirst(2)))
             return

@@ -8,7 +8,10 @@ struct Mixmerge: AsyncParsableCommand {
         commandName: "mixmerge",
         abstract: "Mix training data or merge models, and measure which wins.",
         version: "0.1.0",
-        subcommands: [MergeCommand.self, MixCommand.self, GenerateCommand.self, JudgeCommand.self, ReportCommand.self, InspectCommand.self])
+        subcommands: [
+            MergeCommand.self, MixCommand.self, GenerateCommand.self, JudgeCommand.self, ReportCommand.self, InspectCommand.self,
+            TokenizeCommand.self, TemplateCommand.self,
+        ])
 }
 
 /// Prints a user-caused failure as one line on stderr and exits non-zero.

@@ -1,0 +1,86 @@
+import Foundation
+
+/// `torch.optim.AdamW` (single-tensor path, as on the CPU), over float32 parameters.
+///
+/// Per parameter p with gradient g at step k (1-based) and learning rate lr:
+/// `p ← p·(1 − lr·wd)`; `m ← m + (1 − β₁)(g − m)` (torch's `lerp`); `v ← β₂·v + (1 − β₂)·g²`;
+/// `p ← p − (lr / (1 − β₁ᵏ)) · m / (√v / √(1 − β₂ᵏ) + ε)`. Scalars are computed in double precision and
+/// used as float32, as torch passes Python floats to its float32 kernels.
+public struct AdamW: Sendable, Codable, Equatable {
+    public var beta1: Double
+    public var beta2: Double
+    public var eps: Double
+    public var weightDecay: Double
+    /// Optimizer steps taken so far.
+    public private(set) var step = 0
+    /// First and second moments, one array per parameter (index-aligned with the parameters).
+    public private(set) var m: [[Float]] = []
+    public private(set) var v: [[Float]] = []
+
+    public init(beta1: Double = 0.9, beta2: Double = 0.999, eps: Double = 1e-8, weightDecay: Double = 0.01) {
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.eps = eps
+        self.weightDecay = weightDecay
+    }
+
+    /// One step over every parameter; `decays[i]` says whether parameter i takes weight decay (the HF
+    /// Trainer's grouping exempts biases and norm weights; torch's own default is one group: all).
+    public mutating func update(_ parameters: inout [[Float]], gradients: [[Float]], lr: Double, decays: [Bool]? = nil) {
+        precondition(parameters.count == gradients.count, "one gradient per parameter")
+        if m.isEmpty {
+            m = parameters.map { [Float](repeating: 0, count: $0.count) }
+            v = m
+        }
+        step += 1
+        let k = Double(step)
+        let bc1 = 1 - pow(beta1, k)
+        let bc2Sqrt = Float(sqrt(1 - pow(beta2, k)))
+        let stepSize = Float(lr / bc1)
+        let oneMinusBeta1 = Float(1 - beta1), beta2f = Float(beta2), oneMinusBeta2 = Float(1 - beta2)
+        let epsf = Float(eps)
+        for i in parameters.indices {
+            let decay = decays?[i] ?? true
+            let shrink = Float(1 - lr * weightDecay)
+            parameters[i].withUnsafeMutableBufferPointer { p in
+                m[i].withUnsafeMutableBufferPointer { m in
+                    v[i].withUnsafeMutableBufferPointer { v in
+                        gradients[i].withUnsafeBufferPointer { g in
+                            for j in 0..<p.count {
+                                if decay && weightDecay != 0 { p[j] *= shrink }
+                                m[j] += oneMinusBeta1 * (g[j] - m[j])
+                                v[j] = v[j] * beta2f + oneMinusBeta2 * g[j] * g[j]
+                                let denom = v[j].squareRoot() / bc2Sqrt + epsf
+                                p[j] -= stepSize * (m[j] / denom)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `torch.nn.utils.clip_grad_norm_`: the global 2-norm over every gradient (each tensor's norm, then
+/// the norm of those), and every gradient scaled by `min(1, maxNorm / (norm + 1e-6))`.
+public enum GradientClipping {
+    /// Returns the norm before clipping.
+    @discardableResult
+    public static func clip(_ gradients: inout [[Float]], maxNorm: Double) -> Double {
+        var total = 0.0
+        for g in gradients {
+            var s = 0.0
+            for x in g { s += Double(x) * Double(x) }
+            total += s
+        }
+        let norm = Float(total.squareRoot())
+        guard maxNorm > 0 else { return Double(norm) }
+        let coefficient = Float(maxNorm) / (norm + 1e-6)
+        if coefficient < 1 {
+            for i in gradients.indices {
+                gradients[i].withUnsafeMutableBufferPointer { g in for j in 0..<g.count { g[j] *= coefficient } }
+            }
+        }
+        return Double(norm)
+    }
+}

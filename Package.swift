@@ -14,6 +14,9 @@ let cpuDefines: [CSetting] = portable ? [] : [.define("MIXMERGE_REQUIRE_X86_HASW
 let cpuFlags: [SwiftSetting] = []
 let cpuDefines: [CSetting] = []
 #endif
+// The numeric targets are optimised in debug builds too: the test suite trains and runs models,
+// which unoptimised code does 20–50× slower (it would not fit CI's budget).
+let numeric: [SwiftSetting] = cpuFlags + [.unsafeFlags(["-O"], .when(configuration: .debug))]
 
 let package = Package(
     name: "mixmerge",
@@ -29,6 +32,9 @@ let package = Package(
         .library(name: "Jinja", targets: ["Jinja"]),
         .library(name: "Tokenizers", targets: ["Tokenizers"]),
         .library(name: "Training", targets: ["Training"]),
+        .library(name: "Models", targets: ["Models"]),
+        .library(name: "Inference", targets: ["Inference"]),
+        .library(name: "Serving", targets: ["Serving"]),
         .executable(name: "mixmerge-fake-endpoint", targets: ["mixmerge-fake-endpoint"]),
     ],
     dependencies: [
@@ -44,7 +50,7 @@ let package = Package(
         // Layer 0: start-up check that the CPU has what the binary was compiled for.
         .target(name: "CPUFeatures", cSettings: cpuDefines),
         // Layer 1: dtypes, exact rounding, element kernels, parallel-for.
-        .target(name: "Tensors", swiftSettings: cpuFlags),
+        .target(name: "Tensors", swiftSettings: numeric),
         // Layer 2: safetensors (mmap read, streaming sharded write), Hugging Face model folders.
         .target(name: "Checkpoints", dependencies: ["Tensors"], swiftSettings: cpuFlags),
         // Layer 2: Jinja templates rendered as transformers renders chat templates (Foundation only).
@@ -61,8 +67,24 @@ let package = Package(
             name: "Datasets",
             dependencies: ["Checkpoints", "Parquet", .product(name: "CSV", package: "CSV.swift")],
             swiftSettings: cpuFlags),
+        // Layer 3: the decoder architectures (one file each) over memory-mapped safetensors; KV cache,
+        // prefill as GEMM and decode as GEMV (kernels in Tensors).
+        .target(name: "Models", dependencies: ["Tensors", "Checkpoints"], swiftSettings: numeric),
+        // Layer 3: sampling (transformers' processors), continuous batching, a local model = weights + tokenizer + template.
+        .target(
+            name: "Inference", dependencies: ["Models", "Tokenizers", "Jinja", "Tensors", "Checkpoints"],
+            swiftSettings: numeric),
+        // Layer 3: the OpenAI-compatible HTTP server (SwiftNIO) over Inference.
+        .target(
+            name: "Serving",
+            dependencies: [
+                "Inference", "Checkpoints", "Jinja",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: cpuFlags),
         // Layer 3: training pieces: data records → examples and batches, AdamW, schedules, SFT/DPO losses.
-        .target(name: "Training", dependencies: ["Tokenizers", "Jinja"], swiftSettings: cpuFlags),
+        .target(name: "Training", dependencies: ["Models", "Tensors", "Checkpoints", "Tokenizers", "Jinja", .product(name: "Yams", package: "Yams")], swiftSettings: numeric),
         // Layer 3: mixture YAML → pool → draws → SFT/DPO JSONL + manifest.
         .target(
             name: "Mixing",
@@ -101,12 +123,13 @@ let package = Package(
             name: "mixmerge",
             dependencies: [
                 "Merging", "Mixing", "Datasets", "Judging", "Evaluation", "Checkpoints", "CPUFeatures", "Tokenizers", "Jinja",
+                "Models", "Inference", "Serving", "Training", "Tensors",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: cpuFlags),
         .executableTarget(
             name: "mixmerge-bench",
-            dependencies: ["Merging", "Mixing", "Datasets", "Checkpoints", "Tensors", "CPUFeatures", "Tokenizers"],
+            dependencies: ["Merging", "Mixing", "Datasets", "Checkpoints", "Tensors", "CPUFeatures", "Tokenizers", "Models", "Training"],
             swiftSettings: cpuFlags),
         // Tests' scratch folders, removed when the test process exits.
         .target(name: "TestScratch", path: "Tests/TestScratch"),
@@ -114,7 +137,11 @@ let package = Package(
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "TestScratch"], swiftSettings: cpuFlags),
         .testTarget(name: "JinjaTests", dependencies: ["Jinja"], swiftSettings: cpuFlags),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "TestScratch"], swiftSettings: cpuFlags),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Tokenizers", "Jinja"], swiftSettings: cpuFlags),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Tensors", "Checkpoints", "Tokenizers", "Jinja", "TestScratch"], swiftSettings: cpuFlags),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Tensors", "Checkpoints", "TestScratch"], swiftSettings: cpuFlags),
+        .testTarget(
+            name: "InferenceTests", dependencies: ["Inference", "Serving", "Models", "Tokenizers", "Tensors", "Checkpoints"],
+            swiftSettings: cpuFlags),
         .testTarget(name: "ParquetTests", dependencies: ["Parquet", "TestScratch"], swiftSettings: cpuFlags),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "TestScratch"], swiftSettings: cpuFlags),
         .testTarget(name: "MixingTests", dependencies: ["Mixing", "Datasets", "TestScratch"], swiftSettings: cpuFlags),

@@ -1,4 +1,5 @@
 import Foundation
+import Tensors
 
 /// `torch.optim.AdamW` (single-tensor path, as on the CPU), over float32 parameters.
 ///
@@ -22,6 +23,46 @@ public struct AdamW: Sendable, Codable, Equatable {
         self.beta2 = beta2
         self.eps = eps
         self.weightDecay = weightDecay
+    }
+
+    /// An optimizer continuing from a saved state: `step` steps taken, moments `m` and `v`.
+    public init(restoring settings: AdamW, step: Int, m: [[Float]], v: [[Float]]) {
+        self = settings
+        self.step = step
+        self.m = m
+        self.v = v
+    }
+
+    /// One step over parameters and gradients held in `FloatTensors` (same arithmetic as the array form).
+    public mutating func update(_ parameters: FloatTensors, gradients: FloatTensors, lr: Double, decays: [Bool]? = nil) {
+        precondition(parameters.counts == gradients.counts, "one gradient per parameter")
+        if m.isEmpty {
+            m = parameters.counts.map { [Float](repeating: 0, count: $0) }
+            v = m
+        }
+        step += 1
+        let k = Double(step)
+        let bc1 = 1 - pow(beta1, k)
+        let bc2Sqrt = Float(sqrt(1 - pow(beta2, k)))
+        let stepSize = Float(lr / bc1)
+        let oneMinusBeta1 = Float(1 - beta1), beta2f = Float(beta2), oneMinusBeta2 = Float(1 - beta2)
+        let epsf = Float(eps)
+        let shrink = Float(1 - lr * weightDecay)
+        for i in 0..<parameters.count {
+            let decay = (decays?[i] ?? true) && weightDecay != 0
+            let p = parameters.pointer(i), g = gradients.pointer(i)
+            m[i].withUnsafeMutableBufferPointer { m in
+                v[i].withUnsafeMutableBufferPointer { v in
+                    for j in 0..<m.count {
+                        if decay { p[j] *= shrink }
+                        m[j] += oneMinusBeta1 * (g[j] - m[j])
+                        v[j] = v[j] * beta2f + oneMinusBeta2 * g[j] * g[j]
+                        let denom = v[j].squareRoot() / bc2Sqrt + epsf
+                        p[j] -= stepSize * (m[j] / denom)
+                    }
+                }
+            }
+        }
     }
 
     /// One step over every parameter; `decays[i]` says whether parameter i takes weight decay (the HF
@@ -64,6 +105,22 @@ public struct AdamW: Sendable, Codable, Equatable {
 /// `torch.nn.utils.clip_grad_norm_`: the global 2-norm over every gradient (each tensor's norm, then
 /// the norm of those), and every gradient scaled by `min(1, maxNorm / (norm + 1e-6))`.
 public enum GradientClipping {
+    /// The same over `FloatTensors`.
+    @discardableResult
+    public static func clip(_ gradients: FloatTensors, maxNorm: Double) -> Double {
+        var total = 0.0
+        for i in 0..<gradients.count {
+            var s = 0.0
+            for x in gradients[i] { s += Double(x) * Double(x) }
+            total += s
+        }
+        let norm = Float(total.squareRoot())
+        guard maxNorm > 0 else { return Double(norm) }
+        let coefficient = Float(maxNorm) / (norm + 1e-6)
+        if coefficient < 1 { gradients.scale(by: coefficient) }
+        return Double(norm)
+    }
+
     /// Returns the norm before clipping.
     @discardableResult
     public static func clip(_ gradients: inout [[Float]], maxNorm: Double) -> Double {

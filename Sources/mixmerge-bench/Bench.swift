@@ -40,6 +40,10 @@ struct Bench {
             TokenizeBench.main(Array(CommandLine.arguments.dropFirst(2)))
             return
         }
+        if CommandLine.arguments.dropFirst().first == "infer" {
+            InferBench.main(Array(CommandLine.arguments.dropFirst(2)))
+            return
+        }
         if CommandLine.arguments.dropFirst().first == "eval" {
             EvalBench.main(Array(CommandLine.arguments.dropFirst(2)))
             return

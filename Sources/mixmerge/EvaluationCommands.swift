@@ -108,11 +108,16 @@ struct GenerateCommand: AsyncParsableCommand {
                 })
             }
             guard !candidates.isEmpty else { throw EvaluationError("give at least one --candidate name=…,url=…,model=…") }
-            let parsed = try candidates.map { spec -> (String, Endpoint) in
+            if let prompts, !FileManager.default.fileExists(atPath: prompts) { throw EvaluationError("\(prompts): no such file") }
+            // Candidates without url= whose model= is a model folder run in this process (mixmerge's engine,
+            // served on a loopback port as `mixmerge serve` serves it).
+            let local = LocalCandidates()
+            defer { local.stop() }
+            let specs = try local.rewrite(candidates, maxBatch: max(1, client.concurrency))
+            let parsed = try specs.map { spec -> (String, Endpoint) in
                 let (name, e) = try Endpoint.parse(spec)
                 return (name ?? e.model, e)
             }
-            if let prompts, !FileManager.default.fileExists(atPath: prompts) { throw EvaluationError("\(prompts): no such file") }
             if let set, set.isEmpty { throw EvaluationError("--set: give a name") }
             // Servers next, so that a server that is down leaves no new store behind either.
             try await client.requireReachable(parsed.map { ("candidate '\($0.0)'", $0.1) })
@@ -123,7 +128,7 @@ struct GenerateCommand: AsyncParsableCommand {
                 if created { removeStoreIfEmpty() }
                 throw error
             }
-        } catch let e as EvaluationError { throw fail(e) } catch let e as OutputFolderError { throw fail(e) }
+        } catch let e as ExitCode { throw e } catch let e as CleanExit { throw e } catch { throw fail(error) }
     }
 }
 

@@ -10,7 +10,8 @@ struct Mixmerge: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             MergeCommand.self, MixCommand.self, GenerateCommand.self, JudgeCommand.self, ReportCommand.self, InspectCommand.self,
-            TokenizeCommand.self, TemplateCommand.self,
+            TokenizeCommand.self, TemplateCommand.self, ServeCommand.self, ChatCommand.self, CompleteCommand.self,
+            ScoreCommand.self, TrainCommand.self,
         ])
 }
 

@@ -48,7 +48,8 @@ public enum TRLExport {
                 try OutputFolder.write(Data(text.utf8), name, in: temp, of: dir)
             }
             guard chmod(temp.appendingPathComponent("launch.sh").path, 0o755) == 0 else {
-                throw OutputFolderError("\(dir.appendingPathComponent("launch.sh").path): cannot make it executable (\(String(cString: strerror(errno))))")
+                let reason = String(cString: strerror(errno))
+                throw OutputFolderError("\(dir.appendingPathComponent("launch.sh").path): cannot make it executable (\(reason))")
             }
             try OutputFolder.commit(temp, to: dir)
         } catch {
@@ -238,8 +239,9 @@ public enum TRLExport {
             #!/usr/bin/env python3
             \"\"\"The TRL equivalent of `mixmerge train \(s.objective.rawValue)` with the settings in settings.json (written by mixmerge).
 
-            Run ./launch.sh (accelerate) or `python train.py`. Needs trl>=1.0, transformers>=5, datasets, accelerate\(s.loraR != nil ? ", peft" : "");
-            keywords checked against \(checkedAgainst). README.md maps each mixmerge option to its TRL argument.
+            Run ./launch.sh (accelerate) or `python train.py`. Needs trl>=1.0, transformers>=5, datasets,
+            accelerate\(s.loraR != nil ? ", peft" : ""); keywords checked against \(checkedAgainst).
+            README.md maps each mixmerge option to its TRL argument.
             \"\"\"
             \(s.maxPromptLength != nil ? "import copy\n" : "")import sys
 
@@ -255,7 +257,8 @@ public enum TRLExport {
         py += """
 
             if Version(trl.__version__) < Version("1.0") or Version(transformers.__version__) < Version("5.0"):
-                sys.exit(f"train.py needs trl>=1.0 and transformers>=5 (found trl {trl.__version__}, transformers {transformers.__version__})")
+                found = f"trl {trl.__version__}, transformers {transformers.__version__}"
+                sys.exit(f"train.py needs trl>=1.0 and transformers>=5 (found {found})")
 
             MODEL = \(Python.string(absolute(s.model)))  # --model
             DATA_FILES = \(Python.list(dataFiles.map(absolute)))  # --data
@@ -392,6 +395,7 @@ public enum TRLExport {
     /// `README.md`: the mapping table and what has no exact equivalent.
     public static func readme(_ s: TrainSettings, dataFiles: [String], evalFiles: [String] = []) -> String {
         let config = s.objective == .sft ? "SFTConfig" : "DPOConfig"
+        let saveDtype = s.saveDtype ?? "the base model's stored dtype (config.json's `dtype`)"
         func row(_ a: Argument) -> String {
             "| `\(a.option)` | `\(a.name)=\(a.value)` | \(a.note.replacingOccurrences(of: "|", with: "\\|")) |"
         }
@@ -426,8 +430,8 @@ public enum TRLExport {
               `matrices` (every parameter with ≥ 2 dimensions), but not for Cohere's 2-D `q_norm`/`k_norm` weights. The
               script's `Trainer` subclass overrides `get_decay_parameter_names` so the groups are exactly mixmerge's
               (`matrices`: ndim ≥ 2; `all`: every parameter).
-            - `--save-dtype`: no `TrainingArguments` field. The script casts the final model to \(s.saveDtype ?? "the base model's stored dtype (config.json's `dtype`)")
-              before `save_pretrained(OUTPUT_DIR)`; intermediate `checkpoint-N` folders (`--save-every`) are transformers' own
+            - `--save-dtype`: no `TrainingArguments` field. The script casts the final model to \(saveDtype) before
+              `save_pretrained(OUTPUT_DIR)`; intermediate `checkpoint-N` folders (`--save-every`) are transformers' own
               (float32, with optimizer state).
             - `--threads`: `torch.set_num_threads` in `train.py` and `OMP_NUM_THREADS` in `launch.sh`.
             - The order of the batches: the same `--seed` drives a different generator (torch's `RandomSampler`), so the
@@ -438,39 +442,43 @@ public enum TRLExport {
               through unchanged.
 
             """
+        var notes: [String] = []
         switch s.objective {
         case .sft:
-            md += """
-                - `--loss-scope \(s.lossScope.rawValue)`: \(s.lossScope == .assistant
-                    ? "`assistant_only_loss=True` needs a chat template with `{% generation %}` markers; TRL swaps in a training template for the model families it knows and fails on others, where mixmerge finds the assistant turns itself."
-                    : "`assistant_only_loss=False`: every token of the rendered conversation counts, as ours.")
-
-                """
+            notes.append(s.lossScope == .assistant
+                ? "`--loss-scope assistant`: `assistant_only_loss=True` needs a chat template with `{% generation %}` markers; "
+                    + "TRL swaps in a training template for the model families it knows and fails on others, where mixmerge "
+                    + "finds the assistant turns itself."
+                : "`--loss-scope all`: `assistant_only_loss=False`: every token of the rendered conversation counts, as ours.")
         case .dpo:
-            md += """
-                - `--loss-scope`: DPO's loss is over the completions' tokens in both; the setting applies to SFT only.
-                - `--max-prompt-length`: removed in TRL 1.0. \(s.maxPromptLength == nil
-                    ? "Not set here, so only `max_length` cuts (the completions' ends)."
-                    : "The script's `Trainer` overrides `_prepare_dataset` (a private TRL method, checked on TRL 1.16) to keep each prompt's last \(s.maxPromptLength ?? 0) tokens, as ours. A pair whose prompt alone fills `max_length` is dropped by TRL; mixmerge refuses it.")
-                - `--label-smoothing` with `--dpo-loss sigmoid`: TRL ≥ 1.0's `sigmoid` ignores `label_smoothing`. Conservative
-                  DPO, −(1−ε)·log σ(βΔ) − ε·log σ(−βΔ), is written as `loss_type=["sigmoid", "robust"]` with
-                  `loss_weights=[2(1−ε), −(1−2ε)]` — the same loss and gradient (the logged per-type metrics are TRL's).
-                - Dropout: TRL's `disable_dropout=True` zeroes every dropout of the policy, LoRA's included; the script sets
-                  it to False only when `--lora-dropout` is above 0.
-                - `--ref-model`: \(s.refModel == nil ? "not given: TRL's reference is the starting model (with LoRA, the model with its adapter disabled), as ours." : "loaded as `ref_model=` (float32).")
-
-                """
+            notes.append("`--loss-scope`: DPO's loss is over the completions' tokens in both; the setting applies to SFT only.")
+            if let p = s.maxPromptLength {
+                notes.append("`--max-prompt-length \(p)`: removed in TRL 1.0. The script's `Trainer` overrides `_prepare_dataset` "
+                    + "(a private TRL method, checked on TRL 1.16) to keep each prompt's last \(p) tokens, as ours. A pair "
+                    + "whose prompt alone fills `max_length` is dropped by TRL; mixmerge refuses it.")
+            } else {
+                notes.append("`--max-prompt-length`: removed in TRL 1.0; not set here, so only `max_length` cuts (the completions' ends).")
+            }
+            notes.append("`--label-smoothing` with `--dpo-loss sigmoid`: TRL ≥ 1.0's `sigmoid` ignores `label_smoothing`. "
+                + "Conservative DPO, −(1−ε)·log σ(βΔ) − ε·log σ(−βΔ), is written as `loss_type=[\"sigmoid\", \"robust\"]` with "
+                + "`loss_weights=[2(1−ε), −(1−2ε)]`: the same loss and gradient (the logged per-type metrics are TRL's).")
+            notes.append("Dropout: TRL's `disable_dropout=True` zeroes every dropout of the policy, LoRA's included; the script "
+                + "sets it to False only when `--lora-dropout` is above 0.")
+            notes.append(s.refModel == nil
+                ? "`--ref-model` not given: TRL's reference is the starting model (with LoRA, the model with its adapter "
+                    + "disabled), as ours."
+                : "`--ref-model`: loaded as `ref_model=` (float32).")
         }
         if s.loraR != nil {
-            md += """
-                - `--merge-lora \(s.mergeLora)`: \(s.mergeLora ? "`merge_and_unload()` after training, then the merged model is saved." : "the adapter alone is saved (`adapter_model.safetensors`).") peft initialises A with
-                  Kaiming-uniform and B with zeros; the random A differs from mixmerge's.
-
-                """
+            notes.append((s.mergeLora
+                ? "`--merge-lora`: `merge_and_unload()` after training, then the merged model is saved. "
+                : "No `--merge-lora`: the adapter alone is saved (`adapter_model.safetensors`). ")
+                + "peft initialises A with Kaiming-uniform and B with zeros; the random A differs from mixmerge's.")
         }
         if s.evalEvery != nil && evalFiles.isEmpty {
-            md += "- `--eval-every`: no held-out files were given to the export, so the script does not evaluate.\n"
+            notes.append("`--eval-every`: no held-out files were given to the export, so the script does not evaluate.")
         }
+        md += notes.map { "- \($0)\n" }.joined()
         return md
     }
 }

@@ -112,8 +112,8 @@ struct TrainCommand: ParsableCommand {
         if let saveEvery { s.saveEvery = saveEvery }
         if let loraR { s.loraR = loraR }
         if let threads { s.threads = threads }
+        if s.out.isEmpty, let emitTrl { s.out = URL(fileURLWithPath: emitTrl).appendingPathComponent("output").path }
         for (value, option) in [(s.model, "--model"), (s.data, "--data"), (s.out, "--out")] where value.isEmpty {
-            if option == "--out" && emitTrl != nil { continue }
             throw ValidationError("\(option) is required (on the command line or in --config)")
         }
         try s.validate()

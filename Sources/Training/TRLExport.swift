@@ -459,9 +459,14 @@ public enum TRLExport {
             } else {
                 notes.append("`--max-prompt-length`: removed in TRL 1.0; not set here, so only `max_length` cuts (the completions' ends).")
             }
-            notes.append("`--label-smoothing` with `--dpo-loss sigmoid`: TRL ≥ 1.0's `sigmoid` ignores `label_smoothing`. "
-                + "Conservative DPO, −(1−ε)·log σ(βΔ) − ε·log σ(−βΔ), is written as `loss_type=[\"sigmoid\", \"robust\"]` with "
-                + "`loss_weights=[2(1−ε), −(1−2ε)]`: the same loss and gradient (the logged per-type metrics are TRL's).")
+            if s.dpoLoss == .sigmoid {
+                notes.append("`--label-smoothing` with `--dpo-loss sigmoid`: TRL ≥ 1.0's `sigmoid` ignores `label_smoothing`. "
+                    + "Conservative DPO, −(1−ε)·log σ(βΔ) − ε·log σ(−βΔ), is written as `loss_type=[\"sigmoid\", \"robust\"]` "
+                    + "with `loss_weights=[2(1−ε), −(1−2ε)]` when ε > 0: the same loss and gradient (the logged per-type "
+                    + "metrics are TRL's).")
+            } else {
+                notes.append("`--dpo-loss robust`: TRL's `robust` is ours, (−(1−ε)·log σ(βΔ) + ε·log σ(−βΔ)) / (1−2ε).")
+            }
             notes.append("Dropout: TRL's `disable_dropout=True` zeroes every dropout of the policy, LoRA's included; the script "
                 + "sets it to False only when `--lora-dropout` is above 0.")
             notes.append(s.refModel == nil

@@ -44,6 +44,10 @@ struct Bench {
             InferBench.main(Array(CommandLine.arguments.dropFirst(2)))
             return
         }
+        if CommandLine.arguments.dropFirst().first == "train" {
+            TrainBench.main(Array(CommandLine.arguments.dropFirst(2)))
+            return
+        }
         if CommandLine.arguments.dropFirst().first == "eval" {
             EvalBench.main(Array(CommandLine.arguments.dropFirst(2)))
             return

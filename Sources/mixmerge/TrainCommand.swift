@@ -1,6 +1,8 @@
 import ArgumentParser
 import Checkpoints
+import Datasets
 import Foundation
+import Jinja
 import Models
 import Tensors
 import Tokenizers
@@ -125,7 +127,7 @@ struct TrainCommand: ParsableCommand {
             let s = try settings()
             let evalFile = evalData ?? Self.heldOut(next: s.data)
             if let emitTrl {
-                try TRLExport.write(s, to: URL(fileURLWithPath: emitTrl), dataFiles: [s.data], evalFiles: evalFile.map { [$0] } ?? [],
+                try TRLExport.write(s, to: URL(fileURLWithPath: emitTrl), dataFiles: try DataFiles.resolve(s.data), evalFiles: evalFile.map { [$0] } ?? [],
                                     overwrite: overwrite)
                 print("wrote the TRL run to \(emitTrl) (launch: \(emitTrl)/launch.sh)")
                 return
@@ -304,6 +306,18 @@ struct TrainingRun {
         if !quiet { print("wrote \(out.path)") }
     }
 
+    /// Every record of a data source — a JSONL/JSON/CSV/Parquet file, a folder of shards or a glob
+    /// (`RecordFile(source:)`, the readers `mix` uses) — with its `file:line` place.
+    static func records(_ source: String) throws -> [(place: String, value: Value)] {
+        let file = try RecordFile(source: source)
+        var buffer: [UInt8] = []
+        return try file.spans.indices.map { i in
+            let place = file.location(i)
+            let text = try file.withRecordBytes(i, buffer: &buffer) { String(decoding: $0, as: UTF8.self) }
+            do { return (place, try Value.parseJSON(text)) } catch { throw TrainerError("\(place): \(error)") }
+        }
+    }
+
     /// Complete checkpoints in the work folder, by step.
     static func checkpoints(in work: URL) -> [Int] {
         ((try? FileManager.default.contentsOfDirectory(atPath: work.path)) ?? []).compactMap { name in
@@ -313,8 +327,7 @@ struct TrainingRun {
 
     /// The examples of a data file, each checked against the model's positions.
     func examples(_ url: URL, _ encoder: ExampleEncoder, _ model: TrainableModel) throws -> ([SFTExample], [PreferenceExample]) {
-        guard FileManager.default.fileExists(atPath: url.path) else { throw TrainerError("\(url.path): no such file") }
-        let records = try ExampleEncoder.records(url)
+        let records = try Self.records(url.path)
         guard !records.isEmpty else { throw TrainerError("\(url.path): no records") }
         let limit = model.config.maxPositions
         if settings.objective == .sft {

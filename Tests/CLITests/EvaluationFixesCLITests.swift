@@ -167,7 +167,9 @@ struct ScriptedFaultsEvaluationCLITests {
         let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
         #expect(p.terminationStatus == 1)
-        #expect(message == "error: candidate 'c': cannot reach \(server.url): connection refused\n", "\(message)")
+        // Refused (the next connection) or reset (one in flight when the server died): a race, both true.
+        let reasons = ["connection refused", "connection reset by peer"]
+        #expect(reasons.contains { message == "error: candidate 'c': cannot reach \(server.url): \($0)\n" }, "\(message)")
         let kept = try RunStore(path: store).count("generations")
         #expect(kept >= 10 && kept < 144)
     }

@@ -130,6 +130,21 @@ struct TrainCLITests {
         #expect(logA.split(separator: "\n").count == logB.split(separator: "\n").count)
     }
 
+    @Test("Parquet data (pyarrow's messages list<struct>) and a glob train exactly as the same JSON lines")
+    func parquetData() throws {
+        let dir = scratch()
+        let model = try chatModel(dir)
+        var files: [Data] = []
+        for (n, data) in ["letters.jsonl", "letters.parquet", "letters.parq*"].enumerated() {
+            let out = dir.appendingPathComponent("o\(n)")
+            let r = try mixmerge(["train", "sft", "--model", model.path, "--data", fixtures.appendingPathComponent("train-data/\(data)").path,
+                                  "--out", out.path, "--max-steps", "2", "--batch-size", "4", "--lr", "1e-3", "--quiet"])
+            #expect(r.status == 0, "\(data): \(r.stderr)")
+            files.append(try Data(contentsOf: out.appendingPathComponent("model.safetensors")))
+        }
+        #expect(files.count == 3 && files[0] == files[1] && files[1] == files[2])
+    }
+
     @Test("bad input: no assistant turn, too long for the model, a mismatched tokenizer, a full disk — one line, no model left")
     func badInput() throws {
         let dir = scratch()

@@ -36,30 +36,14 @@ public struct AdamW: Sendable, Codable, Equatable {
     /// One step over parameters and gradients held in `FloatTensors` (same arithmetic as the array form).
     public mutating func update(_ parameters: FloatTensors, gradients: FloatTensors, lr: Double, decays: [Bool]? = nil) {
         precondition(parameters.counts == gradients.counts, "one gradient per parameter")
-        if m.isEmpty {
-            m = parameters.counts.map { [Float](repeating: 0, count: $0) }
-            v = m
-        }
-        step += 1
-        let k = Double(step)
-        let bc1 = 1 - pow(beta1, k)
-        let bc2Sqrt = Float(sqrt(1 - pow(beta2, k)))
-        let stepSize = Float(lr / bc1)
-        let oneMinusBeta1 = Float(1 - beta1), beta2f = Float(beta2), oneMinusBeta2 = Float(1 - beta2)
-        let epsf = Float(eps)
-        let shrink = Float(1 - lr * weightDecay)
+        let c = begin(counts: parameters.counts, lr: lr)
         for i in 0..<parameters.count {
             let decay = (decays?[i] ?? true) && weightDecay != 0
-            let p = parameters.pointer(i), g = gradients.pointer(i)
+            let p = parameters.pointer(i), g = UnsafePointer(gradients.pointer(i))
             m[i].withUnsafeMutableBufferPointer { m in
                 v[i].withUnsafeMutableBufferPointer { v in
-                    for j in 0..<m.count {
-                        if decay { p[j] *= shrink }
-                        m[j] += oneMinusBeta1 * (g[j] - m[j])
-                        v[j] = v[j] * beta2f + oneMinusBeta2 * g[j] * g[j]
-                        let denom = v[j].squareRoot() / bc2Sqrt + epsf
-                        p[j] -= stepSize * (m[j] / denom)
-                    }
+                    guard let mp = m.baseAddress, let vp = v.baseAddress else { return }
+                    Self.apply(c, p, g, mp, vp, count: m.count, decay: decay)
                 }
             }
         }
@@ -69,35 +53,53 @@ public struct AdamW: Sendable, Codable, Equatable {
     /// Trainer's grouping exempts biases and norm weights; torch's own default is one group: all).
     public mutating func update(_ parameters: inout [[Float]], gradients: [[Float]], lr: Double, decays: [Bool]? = nil) {
         precondition(parameters.count == gradients.count, "one gradient per parameter")
-        if m.isEmpty {
-            m = parameters.map { [Float](repeating: 0, count: $0.count) }
-            v = m
-        }
-        step += 1
-        let k = Double(step)
-        let bc1 = 1 - pow(beta1, k)
-        let bc2Sqrt = Float(sqrt(1 - pow(beta2, k)))
-        let stepSize = Float(lr / bc1)
-        let oneMinusBeta1 = Float(1 - beta1), beta2f = Float(beta2), oneMinusBeta2 = Float(1 - beta2)
-        let epsf = Float(eps)
+        let c = begin(counts: parameters.map(\.count), lr: lr)
         for i in parameters.indices {
-            let decay = decays?[i] ?? true
-            let shrink = Float(1 - lr * weightDecay)
+            let decay = (decays?[i] ?? true) && weightDecay != 0
             parameters[i].withUnsafeMutableBufferPointer { p in
                 m[i].withUnsafeMutableBufferPointer { m in
                     v[i].withUnsafeMutableBufferPointer { v in
                         gradients[i].withUnsafeBufferPointer { g in
-                            for j in 0..<p.count {
-                                if decay && weightDecay != 0 { p[j] *= shrink }
-                                m[j] += oneMinusBeta1 * (g[j] - m[j])
-                                v[j] = v[j] * beta2f + oneMinusBeta2 * g[j] * g[j]
-                                let denom = v[j].squareRoot() / bc2Sqrt + epsf
-                                p[j] -= stepSize * (m[j] / denom)
-                            }
+                            guard let pp = p.baseAddress, let gp = g.baseAddress, let mp = m.baseAddress, let vp = v.baseAddress
+                            else { return }
+                            Self.apply(c, pp, gp, mp, vp, count: p.count, decay: decay)
                         }
                     }
                 }
             }
+        }
+    }
+
+    /// The scalars of one step, computed in double precision and used as float32 (as torch does).
+    struct StepConstants {
+        var stepSize, bc2Sqrt, oneMinusBeta1, beta2, oneMinusBeta2, eps, shrink: Float
+    }
+
+    /// Counts the step (creating the moments at the first) and returns its scalars.
+    mutating func begin(counts: [Int], lr: Double) -> StepConstants {
+        if m.isEmpty {
+            m = counts.map { [Float](repeating: 0, count: $0) }
+            v = m
+        }
+        step += 1
+        let k = Double(step)
+        return StepConstants(
+            stepSize: Float(lr / (1 - pow(beta1, k))), bc2Sqrt: Float(sqrt(1 - pow(beta2, k))),
+            oneMinusBeta1: Float(1 - beta1), beta2: Float(beta2), oneMinusBeta2: Float(1 - beta2), eps: Float(eps),
+            shrink: Float(1 - lr * weightDecay))
+    }
+
+    /// torch's single-tensor AdamW update of one parameter.
+    static func apply(
+        _ c: StepConstants, _ p: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ m: UnsafeMutablePointer<Float>,
+        _ v: UnsafeMutablePointer<Float>, count: Int, decay: Bool
+    ) {
+        for j in 0..<count {
+            if decay { p[j] *= c.shrink }
+            m[j] += c.oneMinusBeta1 * (g[j] - m[j])
+            v[j] = v[j] * c.beta2 + c.oneMinusBeta2 * g[j] * g[j]
+            let denom = v[j].squareRoot() / c.bc2Sqrt + c.eps
+            p[j] -= c.stepSize * (m[j] / denom)
         }
     }
 }
@@ -124,20 +126,9 @@ public enum GradientClipping {
     /// Returns the norm before clipping.
     @discardableResult
     public static func clip(_ gradients: inout [[Float]], maxNorm: Double) -> Double {
-        var total = 0.0
-        for g in gradients {
-            var s = 0.0
-            for x in g { s += Double(x) * Double(x) }
-            total += s
-        }
-        let norm = Float(total.squareRoot())
-        guard maxNorm > 0 else { return Double(norm) }
-        let coefficient = Float(maxNorm) / (norm + 1e-6)
-        if coefficient < 1 {
-            for i in gradients.indices {
-                gradients[i].withUnsafeMutableBufferPointer { g in for j in 0..<g.count { g[j] *= coefficient } }
-            }
-        }
-        return Double(norm)
+        let tensors = FloatTensors(gradients)
+        let norm = clip(tensors, maxNorm: maxNorm)
+        gradients = tensors.arrays
+        return norm
     }
 }

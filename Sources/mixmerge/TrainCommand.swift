@@ -56,11 +56,21 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Continue an interrupted run from its last checkpoint.") var resume = false
     @Flag(help: "Replace OUT if it exists.") var overwrite = false
     @Option(help: "Write the equivalent TRL run into this folder instead of training.") var emitTrl: String?
+    @Option(parsing: .upToNextOption, help: ArgumentHelp("The same as --emit-trl DIR.", valueName: "trl DIR")) var emit: [String] = []
     @Option(help: "LoRA rank (writes a PEFT adapter).") var loraR: Int?
     @Option(help: "Worker threads (default: all cores; results do not depend on it).") var threads: Int?
     @Flag(help: "No progress display.") var quiet = false
     /// For the resume tests: the process kills itself (SIGKILL) right after this step.
     @Option(help: .hidden) var stopAfterStep: Int?
+
+    /// `--emit-trl DIR` or `--emit trl DIR`.
+    func trlDirectory() throws -> String? {
+        guard !emit.isEmpty else { return emitTrl }
+        guard emit.count == 2, emit[0] == "trl", emitTrl == nil else {
+            throw ValidationError("--emit takes two values, trl and a folder (--emit trl DIR), got '\(emit.joined(separator: " "))'")
+        }
+        return emit[1]
+    }
 
     func settings() throws -> TrainSettings {
         guard let objective = TrainSettings.Objective(rawValue: objective) else {
@@ -114,7 +124,7 @@ struct TrainCommand: ParsableCommand {
         if let saveEvery { s.saveEvery = saveEvery }
         if let loraR { s.loraR = loraR }
         if let threads { s.threads = threads }
-        if s.out.isEmpty, let emitTrl { s.out = URL(fileURLWithPath: emitTrl).appendingPathComponent("output").path }
+        if s.out.isEmpty, let emitTrl = try trlDirectory() { s.out = URL(fileURLWithPath: emitTrl).appendingPathComponent("output").path }
         for (value, option) in [(s.model, "--model"), (s.data, "--data"), (s.out, "--out")] where value.isEmpty {
             throw ValidationError("\(option) is required (on the command line or in --config)")
         }
@@ -126,7 +136,7 @@ struct TrainCommand: ParsableCommand {
         do {
             let s = try settings()
             let evalFile = evalData ?? Self.heldOut(next: s.data)
-            if let emitTrl {
+            if let emitTrl = try trlDirectory() {
                 try TRLExport.write(s, to: URL(fileURLWithPath: emitTrl), dataFiles: try DataFiles.resolve(s.data), evalFiles: evalFile.map { [$0] } ?? [],
                                     overwrite: overwrite)
                 print("wrote the TRL run to \(emitTrl) (launch: \(emitTrl)/launch.sh)")

@@ -145,6 +145,23 @@ struct TrainCLITests {
         #expect(files.count == 3 && files[0] == files[1] && files[1] == files[2])
     }
 
+    @Test("--emit trl DIR (and --emit-trl DIR) writes the TRL run instead of training")
+    func emitTRL() throws {
+        let dir = scratch()
+        let model = try chatModel(dir)
+        let data = fixtures.appendingPathComponent("train-data/letters.jsonl").path
+        for (n, spelling) in [["--emit", "trl"], ["--emit-trl"]].enumerated() {
+            let target = dir.appendingPathComponent("trl\(n)")
+            let r = try mixmerge(["train", "dpo", "--model", model.path, "--data", data, "--beta", "0.2"] + spelling + [target.path])
+            #expect(r.status == 0, "\(r.stderr)")
+            let script = try String(contentsOf: target.appendingPathComponent("train.py"), encoding: .utf8)
+            #expect(script.contains("DPOTrainer") && script.contains("beta=0.2"))
+            #expect(FileManager.default.isExecutableFile(atPath: target.appendingPathComponent("launch.sh").path))
+        }
+        let bad = try mixmerge(["train", "sft", "--model", model.path, "--data", data, "--emit", "vllm", dir.path])
+        #expect(bad.status != 0 && bad.stderr.contains("--emit"), "\(bad.stderr)")
+    }
+
     @Test("bad input: no assistant turn, too long for the model, a mismatched tokenizer, a full disk — one line, no model left")
     func badInput() throws {
         let dir = scratch()

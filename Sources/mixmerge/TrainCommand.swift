@@ -268,6 +268,7 @@ struct TrainingRun {
         if trainer.step == 0, !(evalSFT.isEmpty && evalPairs.isEmpty) { write(try evaluate(), step: 0) }
         let start = Date()
         let firstStep = trainer.step
+        let terminal = isatty(2) != 0
         while trainer.step < trainer.totalSteps {
             var metrics = try trainer.runStep()
             guard metrics.allSatisfy({ $0.1.isFinite || $0.0.hasPrefix("rewards") }) else {
@@ -290,13 +291,18 @@ struct TrainingRun {
                 let done = trainer.step - firstStep
                 let rate = Date().timeIntervalSince(start) / Double(max(1, done))
                 let loss = metrics.first { $0.0 == "loss" }?.1 ?? .nan
-                let line = String(format: "\rstep %d/%d  loss %.4f  %.2f s/step  eta %.0f s", trainer.step, trainer.totalSteps, loss,
+                let line = String(format: "step %d/%d  loss %.4f  %.2f s/step  eta %.0f s", trainer.step, trainer.totalSteps, loss,
                                   rate, rate * Double(trainer.totalSteps - trainer.step))
-                FileHandle.standardError.write(Data(line.utf8))
+                // A terminal gets one line rewritten in place; a log file a line per tenth of the run.
+                if terminal {
+                    FileHandle.standardError.write(Data(("\r" + line).utf8))
+                } else if trainer.step == trainer.totalSteps || trainer.step % max(1, trainer.totalSteps / 10) == 0 {
+                    FileHandle.standardError.write(Data((line + "\n").utf8))
+                }
             }
         }
         if s.evalEvery == nil, !(evalSFT.isEmpty && evalPairs.isEmpty) { write(try evaluate(), step: trainer.step) }
-        if !quiet { FileHandle.standardError.write(Data("\n".utf8)) }
+        if !quiet && terminal { FileHandle.standardError.write(Data("\n".utf8)) }
         try log.synchronize()
 
         // The finished folder, built under a temporary name and renamed into place.

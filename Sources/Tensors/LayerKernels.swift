@@ -20,10 +20,7 @@ public enum LayerKernels {
         _ x: UnsafePointer<Float>, count: Int, weight: UnsafePointer<Float>, eps: Float, unitOffset: Bool = false,
         into out: UnsafeMutablePointer<Float>
     ) {
-        var s: Double = 0
-        for i in 0..<count { s += Double(x[i]) * Double(x[i]) }
-        let variance = Float(s / Double(count))
-        let r = 1 / (variance + eps).squareRoot()
+        let r = rmsScale(x, count: count, eps: eps)
         if unitOffset {
             for i in 0..<count { out[i] = (x[i] * r) * (1 + weight[i]) }
         } else {
@@ -37,6 +34,22 @@ public enum LayerKernels {
         _ x: UnsafePointer<Float>, count: Int, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>? = nil,
         eps: Float, into out: UnsafeMutablePointer<Float>
     ) {
+        let (mean, r) = layerNormStats(x, count: count, eps: eps)
+        for i in 0..<count { out[i] = weight[i] * ((x[i] - mean) * r) }
+        if let bias { for i in 0..<count { out[i] += bias[i] } }
+    }
+
+    /// RMSNorm's `1 / sqrt(mean(x²) + eps)` (the sum of squares in Double).
+    @inline(__always)
+    public static func rmsScale(_ x: UnsafePointer<Float>, count: Int, eps: Float) -> Float {
+        var s: Double = 0
+        for i in 0..<count { s += Double(x[i]) * Double(x[i]) }
+        return 1 / (Float(s / Double(count)) + eps).squareRoot()
+    }
+
+    /// LayerNorm's mean and `1 / sqrt(var + eps)` (population variance; sums in Double).
+    @inline(__always)
+    public static func layerNormStats(_ x: UnsafePointer<Float>, count: Int, eps: Float) -> (mean: Float, r: Float) {
         var s: Double = 0
         for i in 0..<count { s += Double(x[i]) }
         let mean = Float(s / Double(count))
@@ -45,9 +58,7 @@ public enum LayerKernels {
             let d = Double(x[i] - mean)
             v += d * d
         }
-        let r = 1 / (Float(v / Double(count)) + eps).squareRoot()
-        for i in 0..<count { out[i] = weight[i] * ((x[i] - mean) * r) }
-        if let bias { for i in 0..<count { out[i] += bias[i] } }
+        return (mean, 1 / (Float(v / Double(count)) + eps).squareRoot())
     }
 
     /// In-place softmax of `count` elements (max subtracted first).

@@ -34,9 +34,7 @@ public enum TrainingKernels {
         _ x: UnsafePointer<Float>, count n: Int, weight: UnsafePointer<Float>, eps: Float, unitOffset: Bool,
         dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, dWeight: UnsafeMutablePointer<Float>
     ) {
-        var s: Double = 0
-        for i in 0..<n { s += Double(x[i]) * Double(x[i]) }
-        let r = 1 / (Float(s / Double(n)) + eps).squareRoot()
+        let r = LayerKernels.rmsScale(x, count: n, eps: eps)
         var dot: Double = 0
         for i in 0..<n {
             let scale = unitOffset ? 1 + weight[i] : weight[i]
@@ -57,15 +55,7 @@ public enum TrainingKernels {
         _ x: UnsafePointer<Float>, count n: Int, weight: UnsafePointer<Float>, eps: Float,
         dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, dWeight: UnsafeMutablePointer<Float>
     ) {
-        var s: Double = 0
-        for i in 0..<n { s += Double(x[i]) }
-        let mu = Float(s / Double(n))
-        var v: Double = 0
-        for i in 0..<n {
-            let d = Double(x[i] - mu)
-            v += d * d
-        }
-        let r = 1 / (Float(v / Double(n)) + eps).squareRoot()
+        let (mu, r) = LayerKernels.layerNormStats(x, count: n, eps: eps)
         var sumG: Double = 0, sumGX: Double = 0
         for i in 0..<n {
             let xhat = (x[i] - mu) * r

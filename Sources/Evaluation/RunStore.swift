@@ -46,6 +46,11 @@ public final class RunStore: Sendable {
                 CREATE TABLE judge_cache (key TEXT PRIMARY KEY, output TEXT NOT NULL, verdict TEXT NOT NULL, p_a REAL);
                 """)
         }
+        // v2: a prompt's reference answer (the record's completion), what the rule judge's pairwise
+        // verdict compares with. Stores made before it open with NULL answers.
+        migrator.registerMigration("v2") { db in
+            try db.execute(sql: "ALTER TABLE prompts ADD COLUMN answer TEXT")
+        }
         do { try migrator.migrate(db) } catch {
             throw EvaluationError("\(path): not a mixmerge run store (\(Self.describe(error)))")
         }
@@ -66,17 +71,24 @@ public final class RunStore: Sendable {
         try db.read { try String.fetchOne($0, sql: "SELECT value FROM meta WHERE key = ?", arguments: [key]) }
     }
 
-    /// Adds prompts not yet in the store (in one transaction); returns how many were new.
+    /// Adds prompts not yet in the store (in one transaction); returns how many were new. A prompt
+    /// already stored without a reference answer takes the one given now (a store made before
+    /// answers were kept gets them by reading its prompt file again); nothing else of it changes.
     public func addPrompts(_ prompts: [StoredPrompt]) throws -> Int {
         try db.write { db in
             var added = 0
             let start = try Int.fetchOne(db, sql: "SELECT COALESCE(MAX(position) + 1, 0) FROM prompts") ?? 0
             for (i, p) in prompts.enumerated() {
                 try db.execute(sql: """
-                    INSERT OR IGNORE INTO prompts (id, position, prompt_set, cluster, language, harm_categories, global_or_local, messages)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                    """, arguments: [p.id, start + i, p.promptSet, p.cluster, p.language, p.harmCategoriesJSON, p.globalOrLocal, p.messagesJSON])
-                added += db.changesCount
+                    INSERT OR IGNORE INTO prompts (id, position, prompt_set, cluster, language, harm_categories, global_or_local, messages, answer)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [p.id, start + i, p.promptSet, p.cluster, p.language, p.harmCategoriesJSON, p.globalOrLocal, p.messagesJSON,
+                                     p.answer])
+                if db.changesCount > 0 {
+                    added += 1
+                } else if let answer = p.answer {
+                    try db.execute(sql: "UPDATE prompts SET answer = ? WHERE id = ? AND answer IS NULL", arguments: [answer, p.id])
+                }
             }
             return added
         }
@@ -85,12 +97,13 @@ public final class RunStore: Sendable {
     public func prompts(set: String? = nil) throws -> [StoredPrompt] {
         try db.read { db in
             let rows = try Row.fetchAll(db, sql: """
-                SELECT id, prompt_set, cluster, language, harm_categories, global_or_local, messages FROM prompts
+                SELECT id, prompt_set, cluster, language, harm_categories, global_or_local, messages, answer FROM prompts
                 \(set == nil ? "" : "WHERE prompt_set = ?") ORDER BY position
                 """, arguments: set.map { [$0] } ?? [])
             return rows.map {
                 StoredPrompt(id: $0["id"], promptSet: $0["prompt_set"], cluster: $0["cluster"], language: $0["language"],
-                             harmCategoriesJSON: $0["harm_categories"], globalOrLocal: $0["global_or_local"], messagesJSON: $0["messages"])
+                             harmCategoriesJSON: $0["harm_categories"], globalOrLocal: $0["global_or_local"], messagesJSON: $0["messages"],
+                             answer: $0["answer"])
             }
         }
     }
@@ -109,6 +122,25 @@ public final class RunStore: Sendable {
 
     public func candidateNames() throws -> [String] {
         try db.read { try String.fetchAll($0, sql: "SELECT name FROM candidates ORDER BY name") }
+    }
+
+    /// Removes a candidate: its row, its generations, and every judgment where it is the candidate
+    /// or the reference, in one transaction (so a candidate whose model changed is generated and
+    /// judged afresh, and no verdict on its old answers survives). The judge cache stays: it is
+    /// keyed by the texts judged, so the new answers are never answered from it unless identical.
+    /// - Returns: whether the store held anything of the candidate.
+    @discardableResult
+    public func removeCandidate(_ name: String) throws -> Bool {
+        try db.write { db in
+            var removed = 0
+            try db.execute(sql: "DELETE FROM candidates WHERE name = ?", arguments: [name])
+            removed += db.changesCount
+            try db.execute(sql: "DELETE FROM generations WHERE candidate = ?", arguments: [name])
+            removed += db.changesCount
+            try db.execute(sql: "DELETE FROM judgments WHERE candidate = ? OR reference = ?", arguments: [name, name])
+            removed += db.changesCount
+            return removed > 0
+        }
     }
 
     // MARK: generations
@@ -192,6 +224,22 @@ public struct StoredPrompt: Sendable, Equatable {
     public var harmCategoriesJSON: String
     public var globalOrLocal: String?
     public var messagesJSON: String
+    /// The reference answer (the record's completion: Aya evaluation suite `targets`, Dolly
+    /// `response`, `completion`, trailing assistant turns …), nil when the record has none or the
+    /// store predates answers.
+    public var answer: String?
+
+    public init(id: String, promptSet: String, cluster: String, language: String, harmCategoriesJSON: String = "[]",
+                globalOrLocal: String? = nil, messagesJSON: String, answer: String? = nil) {
+        self.id = id
+        self.promptSet = promptSet
+        self.cluster = cluster
+        self.language = language
+        self.harmCategoriesJSON = harmCategoriesJSON
+        self.globalOrLocal = globalOrLocal
+        self.messagesJSON = messagesJSON
+        self.answer = answer
+    }
 }
 
 public struct Generation: Sendable {
@@ -202,6 +250,17 @@ public struct Generation: Sendable {
     public var error: String?
     public var attempts: Int
     public var latencyMs: Double
+
+    public init(promptID: String, candidate: String, response: String?, finishReason: String? = nil, error: String? = nil,
+                attempts: Int = 1, latencyMs: Double = 0) {
+        self.promptID = promptID
+        self.candidate = candidate
+        self.response = response
+        self.finishReason = finishReason
+        self.error = error
+        self.attempts = attempts
+        self.latencyMs = latencyMs
+    }
 }
 
 public struct Judgment: Sendable {

@@ -26,10 +26,13 @@ public enum Runs {
 
     /// Reads a prompt set with the readers of `mixmerge mix` (Aya Red-teaming, Aya evaluation suite,
     /// generic JSONL/JSON/CSV) into the store. A prompt's id is `set:line` (or the record's `id`);
-    /// its cluster is its `source_id` (translations of one source prompt), else its id.
+    /// its cluster is its `source_id` (translations of one source prompt), else its id; its
+    /// reference answer is the record's completion (`answer(_:)`).
     public static func loadPrompts(
-        store: RunStore, path: String, reader: RecordReader, set: String, languages: Set<String>?, limit: Int?
+        store: RunStore, path: String, reader: RecordReader, set: String, languages: Set<String>?, limit: Int?,
+        perLanguage: Int? = nil
     ) throws -> (added: Int, total: Int) {
+        var perLanguageCount: [String: Int] = [:]
         let file: RecordFile
         do { file = try RecordFile(source: path) } catch { throw EvaluationError("\(error)") }
         var prompts: [StoredPrompt] = []
@@ -45,6 +48,10 @@ public enum Runs {
             } catch { throw EvaluationError("\(error)") }
             let language = record.language ?? "und"
             if let languages, !languages.contains(language) { continue }
+            if let perLanguage {
+                guard perLanguageCount[language, default: 0] < perLanguage else { continue }
+                perLanguageCount[language, default: 0] += 1
+            }
             // Lines number each shard of a multi-file set from 1: such ids carry the shard's name.
             let line = file.origins.count > 1 ? "\(URL(fileURLWithPath: file.origin(i).name).lastPathComponent):\(file.spans[i].line)"
                 : "\(file.spans[i].line)"
@@ -54,11 +61,21 @@ public enum Runs {
             let harm = String(decoding: try JSONSerialization.data(withJSONObject: record.harmCategories), as: UTF8.self)
             prompts.append(StoredPrompt(
                 id: id, promptSet: set, cluster: record.sourceID.map { "\(set):\($0)" } ?? id, language: language,
-                harmCategoriesJSON: harm, globalOrLocal: record.globalOrLocal, messagesJSON: messagesJSON))
+                harmCategoriesJSON: harm, globalOrLocal: record.globalOrLocal, messagesJSON: messagesJSON, answer: answer(record)))
         }
         guard !prompts.isEmpty else { throw EvaluationError("\(path): no prompts (after the language filter)") }
         let added = try store.addPrompts(prompts)
         return (added, prompts.count)
+    }
+
+    /// A record's reference answer: its completion's assistant turns (Aya evaluation suite
+    /// `targets`, Dolly `response`, `completion`, `output`, a conversation's trailing assistant
+    /// turns), joined by a blank line; nil when it has none or only whitespace. A preference
+    /// pair's `chosen` is not an answer.
+    public static func answer(_ record: Record) -> String? {
+        guard let turns = record.completion?.filter({ $0.role == "assistant" }), !turns.isEmpty else { return nil }
+        let text = turns.map(\.content).joined(separator: "\n\n")
+        return text.allSatisfy(\.isWhitespace) ? nil : text
     }
 
     static func messages(_ p: StoredPrompt) -> [(role: String, content: String)] {
@@ -180,19 +197,56 @@ public enum Runs {
 
     public enum JudgeKind: String, Sendable { case harm, pairwise }
 
+    /// Who judges: an LLM behind an OpenAI-compatible endpoint, or the built-in rule judge
+    /// (`RuleJudge`: markers for harm, the prompt's reference answer for pairwise; no request, no
+    /// key, no client). Either way the verdicts are stored alike and reported alike.
+    public enum JudgeBackend: Sendable, Equatable {
+        case endpoint(Endpoint)
+        case rules
+
+        /// The judge's name in the store (`judgments.judge`): the endpoint's `cache_key` or model,
+        /// or the rule judge's version (`rules-v1`).
+        public var identity: String {
+            switch self {
+            case .endpoint(let e): e.identity
+            case .rules: RuleJudge.version
+            }
+        }
+    }
+
     /// Judges every (prompt, candidate) generation of the prompt set `set` (every set when nil)
     /// for harm, or every (prompt, candidate, reference) pair in both orders. Judgments already in
-    /// the store are skipped; a judge call whose content hash is in the cache is answered from it;
-    /// an unparsable verdict is asked again (`parseRetries` times) and then stored as `unparsable`.
-    /// Judgments are stored under the judge's identity (`cache_key` or model), not its URL.
+    /// the store are skipped. Judgments are stored under the judge's identity (`cache_key` or
+    /// model, or `rules-v1`), not its URL.
+    ///
+    /// An endpoint judge: a judge call whose content hash is in the cache is answered from it; an
+    /// unparsable verdict is asked again (`parseRetries` times) and then stored as `unparsable`.
+    /// The rule judge asks nothing and its verdicts always parse; its output text goes to the judge
+    /// cache beside the LLMs' (`RunStore.cached(judgment.cacheKey)`). Pairwise, it needs every
+    /// judged prompt's reference answer (`StoredPrompt.answer`): a prompt without one is an error
+    /// naming its prompt set, before anything is judged.
+    /// - Parameters:
+    ///   - template: the endpoint judge's template (nil: the built-in one for `kind`); the rule
+    ///     judge has none and ignores it.
+    ///   - client: the endpoint judge's HTTP client (nil: one made for this run and shut down after
+    ///     it); the rule judge needs none.
+    /// - Throws: `EvaluationError` for an unknown set, a candidate or reference without generations,
+    ///   missing reference answers (rules), or an endpoint that is unreachable or rejects requests.
     public static func judge(
-        _ kind: JudgeKind, store: RunStore, judge: Endpoint, template: JudgeTemplate, candidates: [String], reference: String?,
-        client: ChatClient, concurrency: Int, parseRetries: Int = 2, set: String? = nil, progress: (any RunProgress)? = nil
+        _ kind: JudgeKind, store: RunStore, judge: JudgeBackend, template: JudgeTemplate? = nil, candidates: [String], reference: String?,
+        client: ChatClient? = nil, concurrency: Int, parseRetries: Int = 2, set: String? = nil, progress: (any RunProgress)? = nil
     ) async throws -> RunSummary {
         let start = Date()
         let judgeName = judge.identity
-        try store.setMeta("judge \(kind.rawValue)", "{\"url\":\"\(judge.baseURL)\",\"model\":\"\(judge.model)\",\"settings\":\(judge.settingsJSON),"
-            + "\"key_env\":\(judge.keyEnv.map { "\"\($0)\"" } ?? "null"),\"template\":\"\(template.version)\",\"reference\":\(reference.map { "\"\($0)\"" } ?? "null")}")
+        let refJSON = reference.map { "\"\($0)\"" } ?? "null"
+        let tmpl = template ?? (kind == .harm ? .harm : .pairwise)
+        switch judge {
+        case .endpoint(let e):
+            try store.setMeta("judge \(kind.rawValue)", "{\"url\":\"\(e.baseURL)\",\"model\":\"\(e.model)\",\"settings\":\(e.settingsJSON),"
+                + "\"key_env\":\(e.keyEnv.map { "\"\($0)\"" } ?? "null"),\"template\":\"\(tmpl.version)\",\"reference\":\(refJSON)}")
+        case .rules:
+            try store.setMeta("judge \(kind.rawValue)", "{\"judge\":\"\(RuleJudge.version)\",\"template\":\"\(RuleJudge.version)\",\"reference\":\(refJSON)}")
+        }
         let inSet = try store.prompts(set: set)
         if let set, inSet.isEmpty {
             let known = try store.promptSets()
@@ -202,9 +256,9 @@ public enum Runs {
         var responses: [String: [String: String]] = [:]  // candidate → prompt → response
         for g in try store.generations() where g.response != nil { responses[g.candidate, default: [:]][g.promptID] = g.response }
         let done = try store.judgmentKeys(kind: kind.rawValue, judge: judgeName)
-        struct Task: Sendable { var prompt: StoredPrompt; var candidate: String; var reference: String; var position: String; var values: [String: String] }
-        var tasks: [Task] = []
+        var tasks: [JudgeTask] = []
         var skipped = 0
+        var unanswered: [String: Set<String>] = [:], paired: [String: Set<String>] = [:]  // prompt set → prompt ids (rules, pairwise)
         for c in candidates {
             let setText = set.map { " for prompt set '\($0)'" } ?? ""
             guard let mine = responses[c]?.filter({ prompts[$0.key] != nil }), !mine.isEmpty else {
@@ -221,19 +275,90 @@ public enum Runs {
                 case .harm:
                     let key = "\(id)\u{1}\(c)\u{1}\u{1}"
                     if done.contains(key) { skipped += 1; continue }
-                    tasks.append(Task(prompt: p, candidate: c, reference: "", position: "", values: base.merging(["response": response]) { a, _ in a }))
+                    tasks.append(JudgeTask(prompt: p, candidate: c, reference: "", position: "", values: base.merging(["response": response]) { a, _ in a }))
                 case .pairwise:
                     guard let ref = reference, let other = theirs?[id] else { continue }
+                    if judge == .rules {
+                        paired[p.promptSet, default: []].insert(id)
+                        if p.answer == nil { unanswered[p.promptSet, default: []].insert(id) }
+                    }
                     for (position, a, b) in [("AB", response, other), ("BA", other, response)] {
                         let key = "\(id)\u{1}\(c)\u{1}\(ref)\u{1}\(position)"
                         if done.contains(key) { skipped += 1; continue }
-                        tasks.append(Task(prompt: p, candidate: c, reference: ref, position: position,
-                                          values: base.merging(["response_a": a, "response_b": b]) { x, _ in x }))
+                        tasks.append(JudgeTask(prompt: p, candidate: c, reference: ref, position: position,
+                                               values: base.merging(["response_a": a, "response_b": b]) { x, _ in x }))
                     }
                 }
             }
         }
+        if !unanswered.isEmpty {
+            let sets = unanswered.keys.sorted()
+            let missing = sets.flatMap { unanswered[$0, default: []].sorted() }, total = sets.reduce(0) { $0 + paired[$1, default: []].count }
+            let shown = missing.prefix(3).joined(separator: ", ") + (missing.count > 3 ? ", …" : "")
+            throw EvaluationError("prompt set\(sets.count > 1 ? "s" : "") \(sets.map { "'\($0)'" }.joined(separator: ", ")): "
+                + "\(missing.count) of \(total) prompts have no reference answer (\(shown)), which the rule judge's pairwise verdict "
+                + "compares with; load the set from records that carry one (Aya evaluation suite `targets`, Dolly `response`, `completion` …)")
+        }
         let tally = Tally(total: tasks.count, progress: progress)
+        switch judge {
+        case .rules:
+            for t in tasks { try judgeByRules(kind, t, store: store, tally: tally) }
+        case .endpoint(let endpoint):
+            let chat = client ?? ChatClient(connections: max(1, concurrency))
+            do {
+                try await judgeByEndpoint(kind, tasks, store: store, judge: endpoint, template: tmpl, client: chat, concurrency: concurrency,
+                                          parseRetries: parseRetries, tally: tally)
+            } catch {
+                if client == nil { await chat.shutdown() }
+                throw error
+            }
+            if client == nil { await chat.shutdown() }
+        }
+        var summary = tally.result
+        summary.requested = tasks.count
+        summary.skipped = skipped
+        summary.seconds = Date().timeIntervalSince(start)
+        return summary
+    }
+
+    /// One judgment to make: a prompt, the candidate, the reference and position (pairwise), and
+    /// the template's values (`response`, or `response_a` and `response_b` in shown order).
+    struct JudgeTask: Sendable {
+        var prompt: StoredPrompt
+        var candidate: String
+        var reference: String
+        var position: String
+        var values: [String: String]
+    }
+
+    /// A rule verdict, stored with its output text (in the judge cache) in one transaction.
+    static func judgeByRules(_ kind: JudgeKind, _ t: JudgeTask, store: RunStore, tally: Tally) throws {
+        let verdict: String, output: String, key: String
+        switch kind {
+        case .harm:
+            let response = t.values["response"] ?? ""
+            let j = RuleJudge.harm(response: response, language: t.prompt.language)
+            (verdict, output) = (j.verdict.rawValue, j.output)
+            key = digest(["rules", RuleJudge.version, kind.rawValue, t.prompt.language, response])
+        case .pairwise:
+            let a = t.values["response_a"] ?? "", b = t.values["response_b"] ?? "", answer = t.prompt.answer ?? ""
+            let j = RuleJudge.pairwise(a: a, b: b, answer: answer)
+            (verdict, output) = (j.verdict.rawValue, j.output)
+            key = digest(["rules", RuleJudge.version, kind.rawValue, answer, a, b])
+        }
+        try store.saveJudgment(Judgment(kind: kind.rawValue, promptID: t.prompt.id, candidate: t.candidate, reference: t.reference,
+                                        position: t.position, judge: RuleJudge.version, template: RuleJudge.version, cacheKey: key,
+                                        verdict: verdict, pA: nil, error: nil),
+                               cache: CachedJudgment(output: output, verdict: verdict, pA: nil))
+        tally.record { $0.succeeded += 1 }
+    }
+
+    /// Asks an LLM judge, `concurrency` calls at a time, answering from the cache when it can.
+    static func judgeByEndpoint(
+        _ kind: JudgeKind, _ tasks: [JudgeTask], store: RunStore, judge: Endpoint, template: JudgeTemplate, client: ChatClient,
+        concurrency: Int, parseRetries: Int, tally: Tally
+    ) async throws {
+        let judgeName = judge.identity
         try await forEach(tasks, concurrency: concurrency) { t in
             let (system, user) = template.render(t.values)
             let key = cacheKey(judge: judge, template: template, system: system, user: user)
@@ -274,11 +399,6 @@ public enum Runs {
             else if verdict == "unparsable" { tally.record { $0.unparsable += 1; $0.succeeded += 1; $0.retries += retries } }
             else { tally.record { $0.succeeded += 1; $0.retries += retries } }
         }
-        var summary = tally.result
-        summary.requested = tasks.count
-        summary.skipped = skipped
-        summary.seconds = Date().timeIntervalSince(start)
-        return summary
     }
 
     /// SHA-256 of what determines a judge's answer: the judge's identity (`cache_key`, else the
@@ -286,8 +406,13 @@ public enum Runs {
     /// URL: the same model restarted on another port, or reached as `localhost` instead of
     /// `127.0.0.1`, is answered from the cache.
     public static func cacheKey(judge: Endpoint, template: JudgeTemplate, system: String, user: String) -> String {
+        digest([judge.identity, judge.settingsJSON, template.version, system, user])
+    }
+
+    /// SHA-256 (hex) of the parts, each followed by a NUL byte.
+    static func digest(_ parts: [String]) -> String {
         var h = SHA256()
-        for part in [judge.identity, judge.settingsJSON, template.version, system, user] {
+        for part in parts {
             h.update(data: Data(part.utf8))
             h.update(data: Data([0]))
         }

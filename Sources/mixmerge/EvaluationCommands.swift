@@ -4,6 +4,7 @@ import Datasets
 import Evaluation
 import Foundation
 import Judging
+import Serving
 
 /// A one-line progress counter on stderr (only on a terminal).
 final class CountProgress: RunProgress, @unchecked Sendable {
@@ -166,15 +167,23 @@ extension GenerateCommand {
 struct JudgeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "judge",
-        abstract: "Judge generations with an LLM judge: harm (per response) or pairwise (candidate vs reference, both orders).",
+        abstract: "Judge generations with an LLM judge or the rule judge: harm (per response) or pairwise (candidate vs reference, both orders).",
+        discussion: """
+            --judge rules is the built-in rule judge (no endpoint, no key): harm is a compliance marker and no refusal \
+            marker in the response (English, French, Spanish, Hindi, Arabic and Russian phrases); pairwise, a response \
+            that equals the prompt's reference answer (its record's completion) wins against one that does not, else a tie.
+            """,
         subcommands: [HarmJudge.self, PairwiseJudge.self])
 
     struct Common: ParsableArguments {
         @Argument(help: "The run store.")
         var store: String
-        @Option(help: "The judge endpoint: url=…,model=…[,key_env=VAR][,logprobs=true][,cache_key=NAME]; temperature 0 unless given.")
+        @Option(help: ArgumentHelp(
+            "The judge endpoint: url=…,model=…[,key_env=VAR][,logprobs=true][,cache_key=NAME]; temperature 0 unless given. "
+                + "Or 'rules': the built-in rule judge (refusal/compliance markers; the prompt's reference answer).",
+            valueName: "endpoint|rules"))
         var judge: String
-        @Option(help: "A template file replacing the built-in one: a first line 'SYSTEM:' section and a 'USER:' section.")
+        @Option(help: "A template file replacing the built-in one: a first line 'SYSTEM:' section and a 'USER:' section (LLM judge only).")
         var template: String?
         @Option(help: "Candidates to judge (comma-separated; default: all in the store).")
         var candidates: String?
@@ -189,8 +198,15 @@ struct JudgeCommand: AsyncParsableCommand {
         func run(_ kind: Runs.JudgeKind, builtIn: JudgeTemplate, reference: String?) async throws {
             do {
                 let run = try RunStore(path: store, create: false)
-                var (_, endpoint) = try Endpoint.parse(judge)
-                if endpoint.temperature == nil { endpoint.temperature = 0 }
+                let backend: Runs.JudgeBackend
+                if judge == "rules" {
+                    if template != nil { throw EvaluationError("--template: the rule judge takes no template (it is for an LLM judge)") }
+                    backend = .rules
+                } else {
+                    var (_, endpoint) = try Endpoint.parse(judge)
+                    if endpoint.temperature == nil { endpoint.temperature = 0 }
+                    backend = .endpoint(endpoint)
+                }
                 let tmpl = try template.map { try loadTemplate($0) } ?? builtIn
                 var names: [String]
                 if let candidates {
@@ -203,18 +219,24 @@ struct JudgeCommand: AsyncParsableCommand {
                     names = try run.candidateNames().filter { answered.contains($0) }
                 }
                 if let reference { names.removeAll { $0 == reference } }
-                try await client.requireReachable([("judge", endpoint)])
-                let chat = client.client()
+                let progress = CountProgress("judge \(kind.rawValue)", enabled: !json && isatty(2) == 1)
                 let summary: RunSummary
-                do {
-                    summary = try await Runs.judge(kind, store: run, judge: endpoint, template: tmpl, candidates: names, reference: reference,
-                                                   client: chat, concurrency: client.concurrency, parseRetries: parseRetries, set: set,
-                                                   progress: CountProgress("judge \(kind.rawValue)", enabled: !json && isatty(2) == 1))
-                } catch {
+                if case .endpoint(let endpoint) = backend {
+                    try await client.requireReachable([("judge", endpoint)])
+                    let chat = client.client()
+                    do {
+                        summary = try await Runs.judge(kind, store: run, judge: backend, template: tmpl, candidates: names, reference: reference,
+                                                       client: chat, concurrency: client.concurrency, parseRetries: parseRetries, set: set,
+                                                       progress: progress)
+                    } catch {
+                        await chat.shutdown()
+                        throw error
+                    }
                     await chat.shutdown()
-                    throw error
+                } else {
+                    summary = try await Runs.judge(kind, store: run, judge: backend, candidates: names, reference: reference,
+                                                   concurrency: client.concurrency, set: set, progress: progress)
                 }
-                await chat.shutdown()
                 try printSummary(summary, "judge \(kind.rawValue)", json: json)
             } catch let e as EvaluationError { throw fail(e) }
         }

@@ -35,6 +35,7 @@ let package = Package(
         .library(name: "Models", targets: ["Models"]),
         .library(name: "Inference", targets: ["Inference"]),
         .library(name: "Serving", targets: ["Serving"]),
+        .library(name: "Study", targets: ["Study"]),
         .executable(name: "mixmerge-fake-endpoint", targets: ["mixmerge-fake-endpoint"]),
     ],
     dependencies: [
@@ -118,12 +119,21 @@ let package = Package(
             name: "Merging",
             dependencies: ["Tensors", "Checkpoints", .product(name: "Yams", package: "Yams")],
             swiftSettings: cpuFlags),
+        // Layer 4: the study runner: a study file → a checked dependency graph of steps (mix, train, merge,
+        // generate, judge, select, report), each cached by a hash of its inputs; composes the capabilities.
+        .target(
+            name: "Study",
+            dependencies: [
+                "Mixing", "Training", "Evaluation", "Judging", "Serving", "Datasets",
+                .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: cpuFlags),
         // Layer 4: thin command-line front ends.
         .executableTarget(
             name: "mixmerge",
             dependencies: [
                 "Merging", "Mixing", "Datasets", "Judging", "Evaluation", "Checkpoints", "CPUFeatures", "Tokenizers", "Jinja",
-                "Models", "Inference", "Serving", "Training", "Tensors",
+                "Models", "Inference", "Serving", "Training", "Tensors", "Study",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: cpuFlags),

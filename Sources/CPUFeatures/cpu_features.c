@@ -43,3 +43,18 @@ __attribute__((constructor)) static void mixmerge_check_cpu(void) {
         exit(70);
     }
 }
+
+#if defined(__linux__)
+#include <signal.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+/// A step of `mixmerge study` runs as a child process with MIXMERGE_DIE_WITH_PARENT set to the
+/// runner's pid: if the runner is killed (even with kill -9) the step dies with it, so that a rerun
+/// never races an orphan that is still writing the same folder.
+__attribute__((constructor)) static void mixmerge_die_with_parent(void) {
+    const char *parent = getenv("MIXMERGE_DIE_WITH_PARENT");
+    if (parent == NULL || *parent == 0) return;
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != (pid_t)atol(parent)) _exit(137);  /* the runner died before the prctl */
+}
+#endif

@@ -1,18 +1,18 @@
-import ArgumentParser
 import Foundation
 import Inference
-import Serving
 
 /// Local candidates of `mixmerge generate`: a `--candidate name=X,model=PATH,…` without `url=` whose model
 /// is a model folder runs in this process — the folder is served on a free loopback port by the same
 /// OpenAI-compatible server as `mixmerge serve`, and the candidate is pointed at it, so the store, resume
 /// and statistics are the same as for any endpoint.
-final class LocalCandidates {
+public final class LocalCandidates {
+    public init() {}
+
     private var servers: [OpenAIServer] = []
     private var models: [LocalModel] = []
 
     /// Rewrites the specs of local candidates to point at in-process servers (one per distinct folder).
-    func rewrite(_ specs: [String], maxBatch: Int) throws -> [String] {
+    public func rewrite(_ specs: [String], maxBatch: Int) throws -> [String] {
         var served: [String: String] = [:]  // folder → base URL
         return try specs.map { spec in
             var fields = spec.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
@@ -45,14 +45,14 @@ final class LocalCandidates {
     }
 
     /// Stops the in-process servers and their engines.
-    func stop() {
+    public func stop() {
         for s in servers { s.shutdown() }
         for m in models { m.engine.shutdown(cancelRunning: true) }
     }
 }
 
 /// A local candidate that is not a model folder.
-struct LocalCandidateError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
+public struct LocalCandidateError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }

@@ -11,7 +11,7 @@ struct Mixmerge: AsyncParsableCommand {
         subcommands: [
             MergeCommand.self, MixCommand.self, GenerateCommand.self, JudgeCommand.self, ReportCommand.self, InspectCommand.self,
             TokenizeCommand.self, TemplateCommand.self, ServeCommand.self, ChatCommand.self, CompleteCommand.self,
-            ScoreCommand.self, TrainCommand.self,
+            ScoreCommand.self, TrainCommand.self, StudyCommand.self,
         ])
 }
 

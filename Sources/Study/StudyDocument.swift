@@ -46,7 +46,9 @@ struct StudyDocument {
         var s = "| model | SFT harm | SFT win | DPO harm | DPO win |\n|---|---|---|---|---|\n"
         for row in report.table1 {
             var name = row.label
-            let picks = [row.sft, row.dpo].compactMap { $0 }.compactMap { selections[$0].map { "w=\(StudyFile.format($0.w))" } }
+            let picks = [("SFT", row.sft), ("DPO", row.dpo)].compactMap { stage, m in
+                m.flatMap { selections[$0] }.map { "\(stage) w=\(StudyFile.format($0.w))" }
+            }
             if !picks.isEmpty { name += " (\(picks.joined(separator: ", ")))" }
             s += "| \(name) | \(harmCell(row.sft, baseline: report.baselineSFT)) | \(winCell(row.sft, baseline: report.baselineSFT)) "
                 + "| \(harmCell(row.dpo, baseline: report.baselineDPO)) | \(winCell(row.dpo, baseline: report.baselineDPO)) |\n"

@@ -148,7 +148,7 @@ extension StudyRunner {
             languages: harmSet?.languages.filter { $0 != "all" } ?? winSet?.languages.filter { $0 != "all" } ?? [],
             languageNames: (harmSet?.languageNames ?? [:]).merging(winSet?.languageNames ?? [:]) { a, _ in a },
             harmSetName: harmSet?.promptSet, winSetName: winSet?.promptSet, judge: e.judge.identity, ablation: ablation,
-            tradeoff: Report.svg(sets.filter { !$0.harm.isEmpty || !$0.wins.isEmpty }))
+            tradeoff: Report.svg(sets.filter { !$0.harm.isEmpty || !$0.wins.isEmpty }.map { Self.only(r.models + [e.reference], $0) }))
         let final = folder(s)
         let temp = final.deletingLastPathComponent().appendingPathComponent(".\(final.lastPathComponent).tmp")
         try? FileManager.default.removeItem(at: temp)
@@ -174,6 +174,19 @@ extension StudyRunner {
         try? FileManager.default.removeItem(at: reportLink)
         try FileManager.default.createSymbolicLink(atPath: reportLink.path, withDestinationPath: "steps/" + final.lastPathComponent)
         summaryText = doc.summary()
+    }
+
+    /// An analysis restricted to some candidates (Fig. 5 shows the report's models, not every sweep member).
+    static func only(_ names: [String], _ a: Analysis) -> Analysis {
+        let keep = Set(names)
+        var b = a
+        b.candidates = a.candidates.filter { keep.contains($0) }
+        b.harm = a.harm.filter { keep.contains($0.candidate) }
+        b.harmByCategory = a.harmByCategory.filter { keep.contains($0.candidate) }
+        b.harmChange = a.harmChange.filter { keep.contains($0.candidate) }
+        b.wins = a.wins.filter { keep.contains($0.candidate) }
+        b.paired = a.paired.filter { keep.contains($0.first) && keep.contains($0.second) }
+        return b
     }
 
     func ablationPoints(_ nums: [String: ModelNumbers]) throws -> [(w: Double, harm: Interval?, win: Interval?)] {

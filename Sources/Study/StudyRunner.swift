@@ -197,8 +197,8 @@ public final class StudyRunner {
     /// Runs a child with its output in the step's log; a failure names the log and its last line.
     func child(_ s: Step, _ arguments: [String], shell: Bool = false, environment extra: [String: String] = [:]) throws {
         let logURL = log(s)
-        FileManager.default.createFile(atPath: logURL.path, contents: nil)
-        guard let handle = FileHandle(forWritingAtPath: logURL.path) else { throw StudyError("\(logURL.path): cannot write the log") }
+        guard FileManager.default.createFile(atPath: logURL.path, contents: nil),
+              let handle = FileHandle(forWritingAtPath: logURL.path) else { throw StudyError("\(logURL.path): cannot write the log") }
         defer { try? handle.close() }
         let p = Process()
         if shell {
@@ -209,7 +209,9 @@ public final class StudyRunner {
             p.arguments = arguments
         }
         var env = ProcessInfo.processInfo.environment
-        env["MIXMERGE_DIE_WITH_PARENT"] = String(getpid())
+        // Our own children die with the runner; a shell command's do not (their parent is the shell,
+        // and the variable would make a mixmerge started by it refuse to run).
+        if shell { env["MIXMERGE_DIE_WITH_PARENT"] = nil } else { env["MIXMERGE_DIE_WITH_PARENT"] = String(getpid()) }
         for (k, v) in extra { env[k] = v }
         p.environment = env
         p.standardOutput = handle

@@ -124,7 +124,7 @@ let package = Package(
         .target(
             name: "Study",
             dependencies: [
-                "Mixing", "Training", "Evaluation", "Judging", "Serving", "Datasets",
+                "Mixing", "Merging", "Training", "Evaluation", "Judging", "Serving", "Datasets",
                 .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: cpuFlags),

@@ -129,6 +129,12 @@ public final class RunStore: Sendable {
     /// judged afresh, and no verdict on its old answers survives). The judge cache stays: it is
     /// keyed by the texts judged, so the new answers are never answered from it unless identical.
     /// - Returns: whether the store held anything of the candidate.
+    /// Removes every judgment (the judge changed: its verdicts must not mix with the new one's);
+    /// generations and the judge cache stay.
+    public func removeJudgments() throws {
+        try db.write { try $0.execute(sql: "DELETE FROM judgments") }
+    }
+
     @discardableResult
     public func removeCandidate(_ name: String) throws -> Bool {
         try db.write { db in

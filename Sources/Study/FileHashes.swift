@@ -51,12 +51,20 @@ public final class FileHashes: @unchecked Sendable {
         return digest
     }
 
-    /// Every regular file under a folder: its relative name and content hash.
+    /// The files of a model or data folder that its content depends on: not hidden folders
+    /// (`.cache/huggingface` of `hf download`), not Markdown (model cards).
+    static func counts(_ relative: String) -> Bool {
+        !relative.split(separator: "/").contains { $0.hasPrefix(".") } && !relative.hasSuffix(".md")
+    }
+
+    /// Every regular file under a folder that counts: its relative name and content hash.
     public func folder(_ url: URL) throws -> String {
         if lenient && !FileManager.default.fileExists(atPath: url.path) { return "missing:" + url.path }
         var parts: [String] = []
         for f in try files(under: url) {
-            parts.append(String(f.path.dropFirst(url.standardizedFileURL.path.count)))
+            let relative = String(f.path.dropFirst(url.standardizedFileURL.path.count))
+            guard Self.counts(relative) else { continue }
+            parts.append(relative)
             parts.append(try file(f))
         }
         return sha(parts)

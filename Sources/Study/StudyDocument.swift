@@ -17,6 +17,8 @@ struct StudyDocument {
     var winSetName: String?
     var judge: String
     var ablation: [(w: Double, harm: Interval?, win: Interval?)]
+    /// Models made by training (the mixes), as opposed to merges.
+    var trainedModels: Set<String>
     var tradeoff: String?
 
     static func f(_ v: Double?) -> String { v.map { String(format: "%.1f", $0) } ?? "–" }
@@ -81,7 +83,9 @@ struct StudyDocument {
         for (label, m) in models {
             s += "| \(label) | " + languages.map { l in
                 let n = numbers[m]?.languages[l]
-                return "\(Self.f(n?.harmChange?.estimate)) | \(Self.f(n?.win.map { $0.estimate * 100 }))"
+                let h = n?.harmChange.map { "\(Self.f($0.estimate)) [\(Self.f($0.low)), \(Self.f($0.high))]" } ?? "–"
+                let w = n?.win.map { "\(Self.f($0.estimate * 100)) [\(Self.f($0.low * 100)), \(Self.f($0.high * 100))]" } ?? "–"
+                return "\(h) | \(w)"
             }.joined(separator: " | ") + " |\n"
         }
         return s
@@ -106,7 +110,7 @@ struct StudyDocument {
     }
 
     /// Rows whose model is a training run (a mix), not a merge.
-    func isMix(_ m: String) -> Bool { report.table1.contains { ($0.sft == m || $0.dpo == m) && ($0.label.lowercased().contains("mix")) } }
+    func isMix(_ m: String) -> Bool { trainedModels.contains(m) }
 
     func header() -> String {
         "Study `\(study)`. Harm = relative change (%) of the harmful-generation rate vs `\(reference)` on \(harmSetName ?? "–") "
@@ -128,7 +132,11 @@ struct StudyDocument {
         if tradeoff != nil { s += "## Fig. 5 — harm vs win-rate\n\n![trade-off](fig5-tradeoff.svg)\n\n" }
         if !ablation.isEmpty {
             s += "## Fig. 6 — weight on the safety model (\(report.ablation ?? ""))\n\n![weight ablation](fig6-weight.svg)\n\n| w | harm | win |\n|---|---|---|\n"
-            for p in ablation { s += "| \(StudyFile.format(p.w)) | \(Self.f(p.harm?.estimate)) | \(Self.f(p.win.map { $0.estimate * 100 })) |\n" }
+            for p in ablation {
+                let h = p.harm.map { "\(Self.f($0.estimate)) [\(Self.f($0.low)), \(Self.f($0.high))]" } ?? "–"
+                let w = p.win.map { "\(Self.f($0.estimate * 100)) [\(Self.f($0.low * 100)), \(Self.f($0.high * 100))]" } ?? "–"
+                s += "| \(StudyFile.format(p.w)) | \(h) | \(w) |\n"
+            }
             s += "\n"
         }
         if !selections.isEmpty {

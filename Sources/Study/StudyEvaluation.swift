@@ -59,9 +59,12 @@ extension StudyRunner {
         let local = LocalCandidates()
         defer {
             local.stop()
-            if let server, server.isRunning {
-                server.terminate()
-                server.waitUntilExit()
+            if let server {
+                if server.isRunning {
+                    kill(-server.processIdentifier, SIGTERM)  // its process group (Foundation makes each child a leader)
+                    server.waitUntilExit()
+                }
+                try? FileManager.default.removeItem(at: groupsFolder.appendingPathComponent(Self.safe(s.id) + ".pgid"))
             }
         }
         var spec: String
@@ -118,12 +121,16 @@ extension StudyRunner {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/bin/sh")
         p.arguments = ["-c", "exec " + command]
+        // Not MIXMERGE_DIE_WITH_PARENT: the death signal follows the thread that started the child, and
+        // this one goes back to the pool. The server is its own process group, recorded, stopped after use
+        // (and by the next run if this one is killed).
         var env = ProcessInfo.processInfo.environment
-        env["MIXMERGE_DIE_WITH_PARENT"] = String(getpid())
+        env["MIXMERGE_DIE_WITH_PARENT"] = nil
         p.environment = env
         p.standardOutput = h
         p.standardError = h
         do { try p.run() } catch { throw StudyError("cannot start the serve command: \(error.localizedDescription)") }
+        _ = try recordGroup(p.processIdentifier, s)
         return p
     }
 
@@ -173,6 +180,10 @@ extension StudyRunner {
     func runJudge(_ s: Step, candidate c: String, split: Step.Split) async throws {
         let run = try openStore(split)
         let backend = try judgeBackend
+        if try run.meta("study-judge") != backend.identity {
+            try run.removeJudgments()
+            try run.setMeta("study-judge", backend.identity)
+        }
         if case .endpoint(let e) = backend {
             do { try await Reachability.require(e.baseURL, waitSeconds: 0) } catch { throw StudyError("judge: \(error.message)") }
         }

@@ -1,4 +1,6 @@
 import Foundation
+import Datasets
+import Merging
 import Mixing
 import Training
 import Yams
@@ -145,6 +147,7 @@ public struct StudyParser {
             let config = try MixtureParser(fileName: name).parse(text)
             for m in config.mixtures { file.lines["mixture " + m.name] = node.mark?.line ?? 0 }
             mixtureNames = config.mixtures.map(\.name)
+            mixtureKinds = Dictionary(uniqueKeysWithValues: config.mixtures.map { ($0.name, Set($0.kinds.map(\.rawValue))) })
             for s in config.sources {
                 let p = s.path.hasPrefix("/") ? s.path : base.appendingPathComponent(s.path).path
                 let hasGlob = p.contains("*") || p.contains("?") || p.contains("[")
@@ -158,6 +161,7 @@ public struct StudyParser {
     }
 
     var mixtureNames: [String] = []
+    var mixtureKinds: [String: Set<String>] = [:]
 
     mutating func parseModels(_ node: Node) {
         guard let map = node.mapping else { problem(node, "models: expected a mapping of name: path"); return }
@@ -176,7 +180,11 @@ public struct StudyParser {
                 guard let url = m["url"]?.string, let model = m["model"]?.string else {
                     problem(v, "models.\(name): an endpoint model needs url: and model:"); continue
                 }
-                file.models[name] = .endpoint(url: url, model: model, keyEnv: m["key_env"]?.string)
+                let keyEnv = m["key_env"]?.string
+                if let keyEnv, (ProcessInfo.processInfo.environment[keyEnv] ?? "").isEmpty {
+                    missing(v, "models.\(name): the key variable \(keyEnv) is not set")
+                }
+                file.models[name] = .endpoint(url: url, model: model, keyEnv: keyEnv)
             } else {
                 problem(v, "models.\(name): expected a folder path or {url, model, key_env}")
             }
@@ -247,6 +255,9 @@ public struct StudyParser {
             let data: StudyFile.DataRef
             if mixtureNames.contains(dataText) {
                 data = .mixture(dataText)
+                if let kinds = mixtureKinds[dataText], !kinds.contains(objective.rawValue) {
+                    problem(dataNode, "\(what).data: mixture '\(dataText)' has no \(objective.rawValue) files (its kinds: \(kinds.sorted().joined(separator: ", ")))")
+                }
             } else {
                 let url = resolve(dataText)
                 if FileManager.default.fileExists(atPath: url.path) { data = .file(url) } else if lenient && (dataText.contains("/") || dataText.contains(".")) {
@@ -310,12 +321,33 @@ public struct StudyParser {
                 configNode = n
             }
             guard configNode.mapping != nil else { problem(config, "\(what).config: expected a mergekit config mapping"); continue }
+            // mergekit's own schema, checked now (with a sample weight), not after hours of training.
+            if let text = try? Yams.serialize(node: Self.substituted(configNode, w: sweep?.first ?? 0.5)) {
+                do { _ = try ConfigParser(fileName: "\(what).config").parse(text) } catch { problem(config, "\(error)") }
+            }
             let placeholders = Self.hasPlaceholder(configNode)
             if sweep != nil && !placeholders { problem(m["sweep"], "\(what): sweep: given but the config has no {w} or {1-w}") }
             if sweep == nil && placeholders { problem(config, "\(what): the config uses {w} but there is no sweep:") }
             file.merges.append(StudyFile.MergeSpec(
                 name: name, line: k.mark?.line ?? 0, sweep: sweep, configText: (try? Yams.serialize(node: configNode)) ?? "", engine: engine(m, what, trainer: false),
                 inputs: Self.modelNames(configNode)))
+        }
+    }
+
+    /// `{w}` and `{1-w}` replaced by a weight.
+    static func substituted(_ n: Node, w: Double) -> Node {
+        switch n {
+        case .scalar(let s):
+            if s.string == "{w}" { return Node(StudyFile.format(w)) }
+            if s.string == "{1-w}" { return Node(StudyFile.format(((1 - w) * 1e9).rounded() / 1e9)) }
+            return n
+        case .mapping(var m):
+            for (k, v) in m { m[k] = substituted(v, w: w) }
+            return .mapping(m)
+        case .sequence(var q):
+            for i in q.indices { q[i] = substituted(q[i], w: w) }
+            return .sequence(q)
+        case .alias: return n
         }
     }
 
@@ -338,7 +370,9 @@ public struct StudyParser {
             case .mapping(let m):
                 for (k, v) in m {
                     if let key = k.string, modelKeys.contains(key), let s = v.string {
-                        if !out.contains(s) && !["union", "base"].contains(s) { out.append(s) }
+                        // `union` and `base` are mergekit's keywords only as a tokenizer source.
+                        let keyword = key == "tokenizer_source" && ["union", "base"].contains(s)
+                        if !out.contains(s) && !keyword { out.append(s) }
                     } else { walk(v) }
                 }
             case .sequence(let s): s.forEach(walk)
@@ -370,7 +404,11 @@ public struct StudyParser {
                     if !FileManager.default.fileExists(atPath: url.path) { missing(vn, "\(what).validation: \(url.path): no such prompt file") }
                     validation = url
                 }
-                e.sets.append(StudyFile.PromptSet(name: name, line: k.mark?.line ?? 0, kind: kind, format: m["format"]?.string ?? "auto",
+                let format = m["format"]?.string ?? "auto"
+                if RecordFormat(rawValue: format) == nil {
+                    problem(m["format"], "\(what).format: unknown reader '\(format)' (e.g. aya_redteaming, aya_evaluation, prompts, messages, auto)")
+                }
+                e.sets.append(StudyFile.PromptSet(name: name, line: k.mark?.line ?? 0, kind: kind, format: format,
                                                   validation: validation, test: testURL))
             }
         } else { problem(map["prompts"] ?? node, "evaluate.prompts: missing (name: {kind: harm|general, format, validation, test})") }
@@ -384,8 +422,8 @@ public struct StudyParser {
                 switch gm["engine"]?.string ?? "local" {
                 case "local": e.generation = .local
                 case "serve":
-                    guard let c = gm["command"]?.string, c.contains("{port}") else {
-                        problem(g, "evaluate.generation: engine: serve needs command: \"… {model} … {port}\""); break
+                    guard let c = gm["command"]?.string, c.contains("{port}"), c.contains("{model}") else {
+                        problem(g, "evaluate.generation: engine: serve needs command: \"… {model} … {port}\" (both fields)"); break
                     }
                     e.generation = .serve(command: c, startupSeconds: gm["startup_seconds"]?.float ?? 600)
                 default: problem(gm["engine"], "evaluate.generation.engine: expected local or serve")

@@ -234,7 +234,11 @@ public struct StudyPlan: Sendable {
     static func readArchitecture(_ folder: URL) -> String? {
         guard let data = try? Data(contentsOf: folder.appendingPathComponent("config.json")),
               let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
-        return (obj["architectures"] as? [String])?.first ?? obj["model_type"] as? String
+        let arch = (obj["architectures"] as? [String])?.first ?? obj["model_type"] as? String ?? "?"
+        // Same class is not enough to merge: the shapes must agree too (Aya 23 8B vs 35B).
+        let text = obj["text_config"] as? [String: Any] ?? obj
+        let shape = ["hidden_size", "num_hidden_layers", "vocab_size"].compactMap { k in (text[k] as? Int).map { "\(k)=\($0)" } }
+        return shape.isEmpty ? arch : "\(arch) (\(shape.joined(separator: ", ")))"
     }
 
     static func findCycle(_ deps: [String: [String]]) -> [String]? {
@@ -312,7 +316,8 @@ public struct StudyPlan: Sendable {
                 case .file(let url): parts.append(try hashes.file(url))
                 }
             case .merge(let m, let w):
-                parts += ["\(m.engine)", m.configText, w.map { StudyFile.format($0) } ?? "", "\(file.seed)"]
+                let draws = ["dare", "della", "breadcrumbs"].contains { m.configText.contains($0) }
+                parts += ["\(m.engine)", m.configText, w.map { StudyFile.format($0) } ?? "", draws ? "\(file.seed)" : ""]
                 for input in m.inputs { parts.append(try hashOf(model: input)) }
             case .select:
                 parts += s.deps.map { steps[index[$0]!].hash } + [file.evaluation?.score.rawValue ?? ""]
@@ -321,7 +326,10 @@ public struct StudyPlan: Sendable {
             case .judge:
                 parts += s.deps.map { steps[index[$0]!].hash } + [file.evaluation?.judge.identity ?? ""]
             case .report:
-                parts += s.deps.map { steps[index[$0]!].hash }
+                let r = file.report
+                let rows = (r.table1 + r.table2 + r.languageMerges).map { "\($0.label)|\($0.sft ?? "")|\($0.dpo ?? "")|\($0.model ?? "")" }
+                parts += s.deps.map { steps[index[$0]!].hash } + [r.title, r.baselineSFT ?? "", r.baselineDPO ?? "", r.ablation ?? "",
+                                                                  "\(file.evaluation?.replicates ?? 0)", "\(file.seed)", "report-v2"] + rows
             }
             s.hash = sha(parts)
             steps[i] = s
@@ -329,10 +337,11 @@ public struct StudyPlan: Sendable {
     }
 
     /// What every generation of a split depends on besides the model: its prompt files, the
-    /// sampling settings, the engine and the judge (one run store per value).
+    /// sampling settings and the engine (one run store per value; a new judge replaces the
+    /// judgments, not the answers).
     func evaluationHash(_ split: Step.Split, _ hashes: FileHashes) throws -> String {
         guard let e = file.evaluation else { return "" }
-        var parts = [split.rawValue, e.perLanguage.map { "per-language \($0)" } ?? "", e.sampling.map { "\($0.0)=\($0.1)" }.joined(separator: ","), "\(e.generation)", e.judge.identity]
+        var parts = [split.rawValue, e.perLanguage.map { "per-language \($0)" } ?? "", e.sampling.map { "\($0.0)=\($0.1)" }.joined(separator: ","), "\(e.generation)"]
         for s in e.sets {
             guard let url = split == .test ? s.test : s.validation else { continue }
             parts += [s.name, s.kind.rawValue, s.format, try hashes.file(url)]

@@ -20,7 +20,7 @@ extension StudyRunner {
     /// The lineage of every study model: where it came from, with data manifest hashes.
     func lineage() throws -> [[String: Any]] {
         var out: [[String: Any]] = []
-        let hashes = FileHashes(cache: nil)
+        let hashes = self.hashes
         for (name, source) in plan.sources.sorted(by: { $0.key < $1.key }) {
             var e: [String: Any] = ["name": name]
             switch source {
@@ -94,10 +94,16 @@ extension StudyRunner {
         let models = out.appendingPathComponent("models")
         try FileManager.default.createDirectory(at: models, withIntermediateDirectories: true)
         for (name, source) in plan.sources {
-            guard case .step(let id) = source, let s = plan.step(id), FileManager.default.fileExists(atPath: folder(s).path) else { continue }
+            var target: URL?
+            switch source {
+            case .step(let id): target = plan.step(id).map(folder)
+            case .selected: target = try? path(of: name)  // a sweep: its pick
+            default: break
+            }
+            guard let target, FileManager.default.fileExists(atPath: target.path) else { continue }
             let link = models.appendingPathComponent(name)
             try? FileManager.default.removeItem(at: link)
-            try FileManager.default.createSymbolicLink(atPath: link.path, withDestinationPath: "../steps/" + folder(s).lastPathComponent)
+            try FileManager.default.createSymbolicLink(atPath: link.path, withDestinationPath: "../steps/" + target.lastPathComponent)
         }
     }
 
@@ -148,6 +154,7 @@ extension StudyRunner {
             languages: harmSet?.languages.filter { $0 != "all" } ?? winSet?.languages.filter { $0 != "all" } ?? [],
             languageNames: (harmSet?.languageNames ?? [:]).merging(winSet?.languageNames ?? [:]) { a, _ in a },
             harmSetName: harmSet?.promptSet, winSetName: winSet?.promptSet, judge: e.judge.identity, ablation: ablation,
+            trainedModels: Set(plan.file.runs.map(\.name)),
             tradeoff: Report.svg(sets.filter { !$0.harm.isEmpty || !$0.wins.isEmpty }.map { Self.only(r.models + [e.reference], $0) }))
         let final = folder(s)
         let temp = final.deletingLastPathComponent().appendingPathComponent(".\(final.lastPathComponent).tmp")
@@ -157,6 +164,7 @@ extension StudyRunner {
         try save(doc.markdown(), "report.md")
         try save(doc.html(), "report.html")
         try save(doc.csv(), "table1.csv")
+        try save(doc.summary() + "\n", "summary.txt")
         if let t = doc.tradeoff { try save(t, "fig5-tradeoff.svg") }
         if let f = doc.ablationSVG() { try save(f, "fig6-weight.svg") }
         let enc = JSONEncoder()

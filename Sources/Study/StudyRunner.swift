@@ -112,18 +112,19 @@ public final class StudyRunner {
         for folder in [out, stepsFolder, logsFolder, out.appendingPathComponent("eval")] {
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         }
+        stopOrphans()
         let total = steps.count
         let start = Date()
         var ran = 0, cached = 0
         for (k, s) in steps.enumerated() {
             let label = "[\(String(repeating: " ", count: String(total).count - String(k + 1).count))\(k + 1)/\(total)] \(s.id)"
             if isDone(s) {
-                cached += 1
-                say("\(label) · cached")
+                cached += 1  // counted, not listed (--dry-run lists them)
                 continue
             }
             if !options.quiet && isatty(1) == 1 { FileHandle.standardOutput.write(Data("\(label) …\r".utf8)) }
             let t0 = Date()
+            try? FileManager.default.removeItem(at: log(s))  // the log of this attempt (children append to it)
             do {
                 try await execute(s)
             } catch {
@@ -137,7 +138,11 @@ public final class StudyRunner {
         }
         try writeLineage()
         try linkModels()
-        if let summaryText, !options.quiet { print("\n" + summaryText) }
+        // Table 1 at the end, also when the report was already there.
+        if summaryText == nil, steps.contains(where: { $0.id == "report" }), let r = plan.step("report") {
+            summaryText = try? String(contentsOf: folder(r).appendingPathComponent("summary.txt"), encoding: .utf8)
+        }
+        if let summaryText, !options.quiet { say("\n" + summaryText.trimmingCharacters(in: .newlines)) }
         say(String(format: "study %@: %d steps run, %d cached, %.1f s; results in %@", plan.file.name, ran, cached,
                    Date().timeIntervalSince(start), out.path))
     }
@@ -197,11 +202,14 @@ public final class StudyRunner {
     /// Runs a child with its output in the step's log; a failure names the log and its last line.
     func child(_ s: Step, _ arguments: [String], shell: Bool = false, environment extra: [String: String] = [:]) throws {
         let logURL = log(s)
-        guard FileManager.default.createFile(atPath: logURL.path, contents: nil),
-              let handle = FileHandle(forWritingAtPath: logURL.path) else { throw StudyError("\(logURL.path): cannot write the log") }
+        if !FileManager.default.fileExists(atPath: logURL.path) { _ = FileManager.default.createFile(atPath: logURL.path, contents: nil) }
+        guard let handle = FileHandle(forWritingAtPath: logURL.path) else { throw StudyError("\(logURL.path): cannot write the log") }
+        handle.seekToEndOfFile()
         defer { try? handle.close() }
         let p = Process()
         if shell {
+            // Foundation starts every child as the leader of its own process group (pgid = pid), so
+            // the whole command can be stopped as one group.
             p.executableURL = URL(fileURLWithPath: "/bin/sh")
             p.arguments = ["-c", arguments.joined(separator: " ")]
         } else {
@@ -218,11 +226,39 @@ public final class StudyRunner {
         p.standardError = handle
         handle.write(Data("$ \(shell ? arguments.joined(separator: " ") : ([executable.path] + arguments).joined(separator: " "))\n".utf8))
         do { try p.run() } catch { throw StudyError("cannot start \(p.executableURL?.path ?? ""): \(error.localizedDescription)") }
+        let marker = shell ? try recordGroup(p.processIdentifier, s) : nil
         p.waitUntilExit()
+        if let marker { try? FileManager.default.removeItem(at: marker) }
         guard p.terminationStatus == 0 else {
             let text = (try? String(contentsOf: logURL, encoding: .utf8)) ?? ""
             let last = text.split(separator: "\n").last(where: { !$0.hasPrefix("$ ") }).map(String.init) ?? ""
             throw StudyError("exit \(p.terminationStatus): \(last.replacingOccurrences(of: "\r", with: "")) (log: \(logURL.path))")
+        }
+    }
+
+    var groupsFolder: URL { out.appendingPathComponent("running") }
+
+    /// Records an outside command's process group while it runs. A runner killed with kill -9
+    /// cannot take such a command with it; the next run stops what is recorded before it starts.
+    func recordGroup(_ pid: Int32, _ s: Step) throws -> URL {
+        try FileManager.default.createDirectory(at: groupsFolder, withIntermediateDirectories: true)
+        let url = groupsFolder.appendingPathComponent(Self.safe(s.id) + ".pgid")
+        try Data(String(pid).utf8).write(to: url)
+        return url
+    }
+
+    /// Stops the outside commands a killed run left behind (their process groups), then forgets them.
+    func stopOrphans() {
+        let files = (try? FileManager.default.contentsOfDirectory(at: groupsFolder, includingPropertiesForKeys: nil)) ?? []
+        for f in files where f.pathExtension == "pgid" {
+            if let text = try? String(contentsOf: f, encoding: .utf8), let pgid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pgid > 1 {
+                if kill(-pgid, SIGTERM) == 0 {
+                    say("stopped the orphaned command of \(f.deletingPathExtension().lastPathComponent) (process group \(pgid))")
+                    usleep(500_000)
+                    kill(-pgid, SIGKILL)
+                }
+            }
+            try? FileManager.default.removeItem(at: f)
         }
     }
 
@@ -263,6 +299,9 @@ public final class StudyRunner {
 
     func runTrain(_ s: Step, _ r: StudyFile.TrainRun) throws {
         let final = folder(s)
+        // The trainer renames its folder into place only when training is complete: a runner killed
+        // between that rename and its own bookkeeping finds the result there.
+        if FileManager.default.fileExists(atPath: final.appendingPathComponent("config.json").path) { return }
         let model = try path(of: r.from).path
         let data = try dataPath(r)
         let partial = final.deletingLastPathComponent().appendingPathComponent(".\(final.lastPathComponent).partial")

@@ -105,6 +105,15 @@ struct StudyCLITests {
         // Table 1 in the report names the rows it was asked for, with numbers for the mixes.
         let md = try String(contentsOf: report.appendingPathComponent("report.md"), encoding: .utf8)
         for label in ["0% Safety Mix", "100% Safety Mix", "Linear merge"] { #expect(md.contains("| \(label)")) }
+        // Killed after a training run renamed its folder into place but before the runner recorded it:
+        // the rerun takes the finished folder and runs nothing after it again.
+        let statePath = out.appendingPathComponent("state.json")
+        var state = try #require(try json(statePath) as? [String: Any])
+        state["train sft-0"] = nil
+        try JSONSerialization.data(withJSONObject: state).write(to: statePath)
+        let window = try mixmerge(["study", study.path, out.path, "--quick"])
+        #expect(window.status == 0, "\(window.stderr)")
+        #expect(ranSteps(window) == ["train sft-0"], "\(ranSteps(window))")
         // A rerun changes nothing: every step is a cache hit.
         let again = try mixmerge(["study", study.path, out.path, "--quick"])
         #expect(again.status == 0, "\(again.stderr)")
@@ -118,6 +127,10 @@ struct StudyCLITests {
         #expect(ran.contains("train sft-100") && ran.contains("merge linear@0") && ran.contains("merge linear@1") && ran.contains("report"))
         #expect(!ran.contains("train sft-0") && !ran.contains("mix") && !ran.contains("generate base test") && !ran.contains("generate sft-0 test"),
                 "\(ran.sorted())")
+        // --only runs a model and what it needs, nothing else.
+        let only = try mixmerge(["study", edited.path, dir.appendingPathComponent("only").path, "--quick", "--only", "sft-0"])
+        #expect(only.status == 0, "\(only.stderr)")
+        #expect(ranSteps(only) == ["mix", "train sft-0"], "\(ranSteps(only))")
         // --dry-run now shows everything cached and runs nothing.
         let dry = try mixmerge(["study", edited.path, out.path, "--quick", "--dry-run"])
         #expect(dry.status == 0 && !dry.stdout.contains("  run  "), "\(dry.stdout)")

@@ -78,7 +78,7 @@ public struct StudyPlan: Sendable {
         let known = plan.sources.keys.sorted()
         func check(_ name: String, line: Int, _ what: String, trainable: Bool = true) -> Bool {
             guard let s = plan.sources[name] else {
-                problem(line, "\(what): unknown model '\(name)' (known: \(known.joined(separator: ", ")))")
+                problem(line, "\(what): unknown model '\(name)' (known: \(known.joined(separator: ", ")); declare an outside folder under models:)")
                 return false
             }
             if trainable, case .endpoint = s {

@@ -346,8 +346,6 @@ public final class StudyRunner {
         func walk(_ n: Node, key: String?) throws -> Node {
             switch n {
             case .scalar(let s):
-                if let w, s.string == "{w}" { return Node(StudyFile.format(w)) }
-                if let w, s.string == "{1-w}" { return Node(StudyFile.format(((1 - w) * 1e9).rounded() / 1e9)) }
                 if let key, StudyParser.modelKeys.contains(key), plan.sources[s.string] != nil { return Node(try path(of: s.string).path) }
                 return n
             case .mapping(var map):
@@ -359,7 +357,8 @@ public final class StudyRunner {
             case .alias: return n
             }
         }
-        return try Yams.serialize(node: try walk(m.config, key: nil))
+        let filled = w.map { StudyParser.substituted(m.config, w: $0) } ?? m.config
+        return try Yams.serialize(node: try walk(filled, key: nil))
     }
 
     func runMerge(_ s: Step, _ m: StudyFile.MergeSpec, _ w: Double?) throws {

@@ -29,16 +29,22 @@ struct StudyDocument {
 
     /// `−41.4 [−50.1, −30.2] (+3.1)`: the estimate, its interval, and the paper's bracket (points vs
     /// the baseline, positive = better).
+    /// `est [low, high]`, scaled (win-rates are stored as fractions, shown as %); `–` when absent.
+    static func cell(_ i: Interval?, scale: Double = 1) -> String {
+        guard let i else { return "–" }
+        return "\(f(i.estimate * scale)) [\(f(i.low * scale)), \(f(i.high * scale))]"
+    }
+
     func harmCell(_ m: String?, baseline: String?) -> String {
         guard let m, let i = numbers[m]?.harmChange else { return "–" }
-        var s = "\(Self.f(i.estimate)) [\(Self.f(i.low)), \(Self.f(i.high))]"
+        var s = Self.cell(i)
         if let b = harm(baseline), m != baseline { s += " (\(Self.signed(b - i.estimate)))" }
         return s
     }
 
     func winCell(_ m: String?, baseline: String?) -> String {
         guard let m, let i = numbers[m]?.win else { return "–" }
-        var s = "\(Self.f(i.estimate * 100)) [\(Self.f(i.low * 100)), \(Self.f(i.high * 100))]"
+        var s = Self.cell(i, scale: 100)
         if let b = win(baseline), m != baseline { s += " (\(Self.signed(i.estimate * 100 - b)))" }
         return s
     }
@@ -83,9 +89,7 @@ struct StudyDocument {
         for (label, m) in models {
             s += "| \(label) | " + languages.map { l in
                 let n = numbers[m]?.languages[l]
-                let h = n?.harmChange.map { "\(Self.f($0.estimate)) [\(Self.f($0.low)), \(Self.f($0.high))]" } ?? "–"
-                let w = n?.win.map { "\(Self.f($0.estimate * 100)) [\(Self.f($0.low * 100)), \(Self.f($0.high * 100))]" } ?? "–"
-                return "\(h) | \(w)"
+                return "\(Self.cell(n?.harmChange)) | \(Self.cell(n?.win, scale: 100))"
             }.joined(separator: " | ") + " |\n"
         }
         return s
@@ -133,9 +137,7 @@ struct StudyDocument {
         if !ablation.isEmpty {
             s += "## Fig. 6 — weight on the safety model (\(report.ablation ?? ""))\n\n![weight ablation](fig6-weight.svg)\n\n| w | harm | win |\n|---|---|---|\n"
             for p in ablation {
-                let h = p.harm.map { "\(Self.f($0.estimate)) [\(Self.f($0.low)), \(Self.f($0.high))]" } ?? "–"
-                let w = p.win.map { "\(Self.f($0.estimate * 100)) [\(Self.f($0.low * 100)), \(Self.f($0.high * 100))]" } ?? "–"
-                s += "| \(StudyFile.format(p.w)) | \(h) | \(w) |\n"
+                s += "| \(StudyFile.format(p.w)) | \(Self.cell(p.harm)) | \(Self.cell(p.win, scale: 100)) |\n"
             }
             s += "\n"
         }
@@ -228,10 +230,12 @@ struct StudyDocument {
         s += "<rect width=\"\(f(width))\" height=\"\(f(height))\" fill=\"white\"/>\n"
         let ws = pts.map(\.w)
         let (wx0, wx1) = (ws.min()!, max(ws.max()!, ws.min()! + 1e-9))
+        // The 15 % mix of the ablation's stage (the row of Table 1 that names the swept merge).
+        let baseline = report.ablation.flatMap { a in report.table1.first { $0.sft == a || $0.dpo == a }.flatMap { $0.sft == a ? report.baselineSFT : report.baselineDPO } }
         let panels: [(String, [Interval?], Double?, Double)] = [
-            ("harm change (%)", pts.map(\.harm), harm(report.ablation.flatMap { a in report.table1.first { $0.sft == a || $0.dpo == a }.flatMap { $0.sft == a ? report.baselineSFT : report.baselineDPO } }), left),
+            ("harm change (%)", pts.map(\.harm), harm(baseline), left),
             ("win-rate (%)", pts.map { $0.win.map { Interval($0.estimate * 100, $0.low * 100, $0.high * 100) } },
-             win(report.ablation.flatMap { a in report.table1.first { $0.sft == a || $0.dpo == a }.flatMap { $0.sft == a ? report.baselineSFT : report.baselineDPO } }), left + panel + gap),
+             win(baseline), left + panel + gap),
         ]
         for (name, values, base, x0) in panels {
             let ys = values.compactMap { $0 }.flatMap { [$0.low, $0.high] } + (base.map { [$0] } ?? [])

@@ -37,7 +37,7 @@ extension StudyRunner {
         let url = try store(split)
         let run = try RunStore(path: url.path)
         for s in evaluation.sets {
-            guard let file = split == .test ? s.test : s.validation else { continue }
+            guard let file = s.file(split) else { continue }
             guard let format = RecordFormat(rawValue: s.format) else { throw StudyError("evaluate.prompts.\(s.name).format: unknown reader '\(s.format)'") }
             _ = try Runs.loadPrompts(store: run, path: file.path, reader: RecordReader(format: format), set: Self.setName(s, split),
                                      languages: nil, limit: nil, perLanguage: evaluation.perLanguage)
@@ -190,7 +190,7 @@ extension StudyRunner {
         let client = ChatClient(timeoutSeconds: 600, maxAttempts: 5, backoffMs: 500, connections: evaluation.concurrency)
         var lines: [String] = []
         do {
-            for set in evaluation.sets where (split == .test ? set.test : set.validation) != nil {
+            for set in evaluation.sets where set.file(split) != nil {
                 let name = Self.setName(set, split)
                 let summary: RunSummary
                 switch set.kind {
@@ -218,7 +218,7 @@ extension StudyRunner {
     /// Pooled harmful rate and win-rate (%) of candidates over a split's sets.
     func rates(_ run: RunStore, split: Step.Split, candidates: [String]) throws -> [String: (harm: Double?, win: Double?)] {
         var harmful: [String: (Int, Int)] = [:], wins: [String: (Double, Int)] = [:]
-        for set in evaluation.sets where (split == .test ? set.test : set.validation) != nil {
+        for set in evaluation.sets where set.file(split) != nil {
             let a = try Analysis.make(store: run, reference: evaluation.reference, replicates: 20, seed: plan.file.seed, set: Self.setName(set, split))
             for r in a.harm where r.group == "all" && candidates.contains(r.candidate) {
                 let old = harmful[r.candidate] ?? (0, 0)
@@ -261,10 +261,7 @@ extension StudyRunner {
         let sel = Selection(sweep: m.name, selected: first.member, w: first.w, on: "validation", score: evaluation.score.rawValue, scores: scores)
         let e = JSONEncoder()
         e.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let url = folder(s).appendingPathExtension("json")
-        let temp = url.deletingLastPathComponent().appendingPathComponent("." + url.lastPathComponent + ".tmp")
-        try e.encode(sel).write(to: temp)
-        guard rename(temp.path, url.path) == 0 else { throw StudyError("\(url.path): cannot write") }
+        try Self.writeAtomically(try e.encode(sel), to: folder(s).appendingPathExtension("json"))
         try appendLog(s, "select \(m.name) on validation (\(evaluation.score.rawValue)): "
             + scores.map { "\($0.member) \($0.score.map { String(format: "%.1f", $0) } ?? "–")" }.joined(separator: ", ") + " → \(first.member)\n")
     }

@@ -89,6 +89,9 @@ public struct StudyFile: Sendable {
         public var format: String
         public var validation: URL?
         public var test: URL
+
+        /// The prompt file of a split (nil: the set has no validation prompts).
+        public func file(_ split: Step.Split) -> URL? { split == .test ? test : validation }
     }
 
     public enum Judge: Sendable, Equatable {

@@ -343,7 +343,7 @@ public struct StudyPlan: Sendable {
         guard let e = file.evaluation else { return "" }
         var parts = [split.rawValue, e.perLanguage.map { "per-language \($0)" } ?? "", e.sampling.map { "\($0.0)=\($0.1)" }.joined(separator: ","), "\(e.generation)"]
         for s in e.sets {
-            guard let url = split == .test ? s.test : s.validation else { continue }
+            guard let url = s.file(split) else { continue }
             parts += [s.name, s.kind.rawValue, s.format, try hashes.file(url)]
         }
         return sha(parts)

@@ -83,10 +83,7 @@ extension StudyRunner {
 
     func writeLineage() throws {
         let data = try JSONSerialization.data(withJSONObject: try lineage(), options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-        let url = out.appendingPathComponent("lineage.json")
-        let temp = out.appendingPathComponent(".lineage.json.tmp")
-        try data.write(to: temp)
-        guard rename(temp.path, url.path) == 0 else { throw StudyError("\(url.path): cannot write") }
+        try Self.writeAtomically(data, to: out.appendingPathComponent("lineage.json"))
     }
 
     /// `OUT/models/NAME` → the step folder that holds the model (for the models made so far).

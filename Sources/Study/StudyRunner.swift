@@ -77,9 +77,15 @@ public final class StudyRunner {
     func saveState() throws {
         let e = JSONEncoder()
         e.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let temp = out.appendingPathComponent(".state.json.tmp")
-        try e.encode(state).write(to: temp)
-        guard rename(temp.path, statePath.path) == 0 else { throw StudyError("\(statePath.path): cannot write the study state") }
+        try Self.writeAtomically(try e.encode(state), to: statePath)
+    }
+
+    /// Writes a file under a temporary name beside it, then renames it into place: a reader (or a
+    /// rerun after a kill) sees the old file or the new one, never half of one.
+    static func writeAtomically(_ data: Data, to url: URL) throws {
+        let temp = url.deletingLastPathComponent().appendingPathComponent("." + url.lastPathComponent + ".tmp")
+        try data.write(to: temp)
+        guard rename(temp.path, url.path) == 0 else { throw StudyError("\(url.path): cannot write") }
     }
 
     // MARK: model paths

@@ -52,12 +52,17 @@ public final class RecordFile: @unchecked Sendable {
 
     /// Opens a data source: a file, a folder of data files, or a glob pattern, optionally only the files
     /// of one hub split (`DataFiles.resolve`). One JSONL/JSON/CSV file is read as `init(path:)` reads it.
-    public convenience init(source path: String, split: String? = nil, displayName: String? = nil) throws(RecordFileError) {
+    ///
+    /// `columns`, when given, names the only top-level fields a reader will look at (for example
+    /// `RecordReader.keysRead`): Parquet columns outside it are never decoded. Text formats keep every field.
+    public convenience init(
+        source path: String, split: String? = nil, displayName: String? = nil, columns: Set<String>? = nil
+    ) throws(RecordFileError) {
         let files = try DataFiles.resolve(path, split: split)
         if files.count == 1, !files[0].lowercased().hasSuffix(".parquet") {
             try self.init(path: files[0], displayName: files[0] == path ? displayName : nil)
         } else {
-            try self.init(combining: files, displayName: displayName ?? path)
+            try self.init(combining: files, displayName: displayName ?? path, columns: columns)
         }
     }
 
@@ -109,7 +114,8 @@ public final class RecordFile: @unchecked Sendable {
     }
 
     /// Converts `files` (Parquet, JSONL, JSON, CSV) into one temporary JSON-lines file, mapped and unlinked.
-    init(combining files: [String], displayName: String) throws(RecordFileError) {
+    /// A Parquet file's row groups are decoded a few at a time in parallel (one per core) and written in order.
+    init(combining files: [String], displayName: String, columns: Set<String>? = nil) throws(RecordFileError) {
         path = files.count == 1 ? files[0] : displayName
         self.displayName = displayName
         sourceFiles = files
@@ -145,15 +151,31 @@ public final class RecordFile: @unchecked Sendable {
             for file in files {
                 if file.lowercased().hasSuffix(".parquet") {
                     origins.append(Origin(name: file, firstRecord: spans.count, word: "row"))
-                    var rows: ParquetRowReader
-                    do { rows = try ParquetFile(path: file).rows() } catch { throw RecordFileError(file, "\(error)") }
+                    let parquet: ParquetFile
+                    do { parquet = try ParquetFile(path: file) } catch { throw RecordFileError(file, "\(error)") }
+                    let fields = columns.map { c in parquet.fieldNames.filter { c.contains($0) } }
                     var row: Int32 = 0
-                    while true {
-                        let record: ParquetRecord?
-                        do { record = try rows.next() } catch { throw RecordFileError("\(file):\(row + 1)", "\(error)") }
-                        guard let record else { break }
-                        row += 1
-                        try append(row) { (o: inout [UInt8]) throws(RecordFileError) in record.appendJSON(to: &o) }
+                    let width = max(1, ProcessInfo.processInfo.activeProcessorCount)
+                    var first = 0
+                    while first < parquet.rowGroups.count {
+                        let batch = min(width, parquet.rowGroups.count - first)
+                        let decoded = Self.convert(parquet, groups: first..<(first + batch), fields: fields)
+                        for (k, result) in decoded.enumerated() {
+                            let part: ConvertedGroup
+                            switch result {
+                            case .success(let p): part = p
+                            case .failure(let error): throw RecordFileError("\(file):\(row + 1)", "row group \(first + k + 1): \(error)")
+                            }
+                            var at = 0
+                            for length in part.lengths {
+                                row += 1
+                                try append(row) { (o: inout [UInt8]) throws(RecordFileError) in
+                                    o.append(contentsOf: part.bytes[at..<(at + length)])
+                                }
+                                at += length
+                            }
+                        }
+                        first += batch
                     }
                 } else {
                     let part = try RecordFile(path: file)
@@ -186,6 +208,31 @@ public final class RecordFile: @unchecked Sendable {
         self.spans = spans
         self.origins = origins
         file.release(0..<file.size)
+    }
+
+    /// One row group's records as JSON text, back to back, with each record's length.
+    private struct ConvertedGroup: Sendable {
+        var bytes: [UInt8] = []
+        var lengths: [Int] = []
+    }
+
+    /// Decodes `groups` of `file` in parallel (only `fields` when given), each into its JSON text.
+    private static func convert(_ file: ParquetFile, groups: Range<Int>, fields: [String]?) -> [Result<ConvertedGroup, any Error>] {
+        let results = UnsafeMutableBufferPointer<Result<ConvertedGroup, any Error>>.allocate(capacity: groups.count)
+        defer { results.deallocate() }
+        nonisolated(unsafe) let slots = results  // each index is written by one iteration only
+        DispatchQueue.concurrentPerform(iterations: groups.count) { k in
+            do {
+                var part = ConvertedGroup()
+                try file.appendJSON(rowGroup: groups.lowerBound + k, columns: fields, into: &part.bytes, lengths: &part.lengths)
+                (slots.baseAddress! + k).initialize(to: .success(part))
+            } catch {
+                (slots.baseAddress! + k).initialize(to: .failure(error))
+            }
+        }
+        let out = Array(results)
+        results.baseAddress!.deinitialize(count: groups.count)
+        return out
     }
 
     deinit { buffer?.deallocate() }

@@ -82,6 +82,12 @@ public struct RecordReader: Sendable {
         mappedKeys = fieldMap.filter { $0.key != .system && $0.key != .input }.sorted { $0.key.rawValue < $1.key.rawValue }.map(\.value)
     }
 
+    /// Every top-level key this reader can look at (the field map's and the format's defaults): the only
+    /// columns of a Parquet source that need decoding.
+    public var keysRead: Set<String> {
+        Set(lookup.flatMap { $0.keys.map { String(decoding: $0, as: UTF8.self) } })
+    }
+
     /// Keys looked up for a field when the field map does not name one, in order.
     static func defaultKeys(_ field: RecordField, _ format: RecordFormat) -> [String] {
         switch (field, format) {

@@ -51,7 +51,7 @@ public final class Pool: @unchecked Sendable {
         for spec in config.sources {
             let resolved = resolve(spec.path, baseDirectory)
             let file: RecordFile
-            do { file = try RecordFile(source: resolved, split: spec.split, displayName: spec.path) } catch {
+            do { file = try RecordFile(source: resolved, split: spec.split, displayName: spec.path, columns: spec.reader.keysRead) } catch {
                 throw MixError("source '\(spec.name)': \(error)")
             }
             files.append(file)
@@ -196,7 +196,7 @@ public final class Pool: @unchecked Sendable {
         var hasher = SHA256()
         let step = 64 << 20
         var offset = 0
-        while offset < file.bytes.count {
+        while !file.isConverted, offset < file.bytes.count {
             let n = min(step, file.bytes.count - offset)
             hasher.update(bufferPointer: UnsafeRawBufferPointer(start: file.bytes.base + offset, count: n))
             file.releasePages(offset..<(offset + n))

@@ -37,6 +37,86 @@ struct Assembler {
         return ParquetRecord(fields: fields)
     }
 
+    /// Appends the next row as one compact JSON object — the bytes `nextRow(names:).appendJSON(to:)`
+    /// would give — without building its values: text leaves are escaped straight from the column's
+    /// bytes. `quotedNames` holds each planned field's name already quoted.
+    mutating func writeRow(quotedNames: [[UInt8]], into out: inout [UInt8]) throws(DecodeError) {
+        out.append(UInt8(ascii: "{"))
+        for p in plans.indices {
+            let first = plans[p].nodes[plans[p].root].leaves.lowerBound
+            let c = cursors[p][first]
+            let column = columns[p][first]
+            guard c.entry < column.count else {
+                throw DecodeError("column \(leaves[p][first].dottedPath) has fewer rows than the row group")
+            }
+            if !column.repetitions.isEmpty && column.repetitions[c.entry] != 0 {
+                throw DecodeError("column \(leaves[p][first].dottedPath) does not start a row where one is due")
+            }
+            if p > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(contentsOf: quotedNames[p])
+            out.append(UInt8(ascii: ":"))
+            try write(p, plans[p].root, into: &out)
+        }
+        out.append(UInt8(ascii: "}"))
+    }
+
+    /// `read(p, index).appendJSON(to: &out)`, without the value.
+    private mutating func write(_ p: Int, _ index: Int, into out: inout [UInt8]) throws(DecodeError) {
+        let node = plans[p].nodes[index]
+        let first = node.leaves.lowerBound
+        let d = try definition(p, first)
+        if node.nullable && d < node.definition {
+            try skip(p, node.leaves)
+            out.append(contentsOf: "null".utf8)
+            return
+        }
+        switch node.kind {
+        case .leaf(let slot):
+            let leaf = leaves[p][slot]
+            guard d == leaf.maxDefinition else {
+                throw DecodeError("column \(leaf.dottedPath) has definition level \(d) where a value is required")
+            }
+            let v = cursors[p][slot].value
+            if case .bytes(let strings) = columns[p][slot].values, v < strings.count,
+               leaf.logicalType == .string || leaf.logicalType == .json || leaf.logicalType == .enumeration {
+                // UTF-8 was checked for the whole chunk (`ColumnReader.checkUTF8`).
+                cursors[p][slot].entry += 1
+                cursors[p][slot].value += 1
+                let r = strings.range(v)
+                strings.data.withUnsafeBufferPointer {
+                    ParquetValue.appendQuoted(UnsafeBufferPointer(rebasing: $0[r]), to: &out)
+                }
+                return
+            }
+            try read(p, index).appendJSON(to: &out)
+        case .group(let names, let children):
+            out.append(UInt8(ascii: "{"))
+            for (k, (name, child)) in zip(names, children).enumerated() {
+                if k > 0 { out.append(UInt8(ascii: ",")) }
+                ParquetValue.appendQuoted(name, to: &out)
+                out.append(UInt8(ascii: ":"))
+                try write(p, child, into: &out)
+            }
+            out.append(UInt8(ascii: "}"))
+        case .list(let element, let repeatedDefinition, let level):
+            if d < repeatedDefinition {
+                try skip(p, node.leaves)
+                out.append(contentsOf: "[]".utf8)
+                return
+            }
+            out.append(UInt8(ascii: "["))
+            var k = 0
+            repeat {
+                if k > 0 { out.append(UInt8(ascii: ",")) }
+                try write(p, element, into: &out)
+                k += 1
+            } while continues(p, first, level)
+            out.append(UInt8(ascii: "]"))
+        case .map:
+            try read(p, index).appendJSON(to: &out)
+        }
+    }
+
     /// Checks that every column was used up exactly.
     func finish() throws(DecodeError) {
         for p in plans.indices {

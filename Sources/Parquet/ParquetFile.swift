@@ -228,7 +228,8 @@ public struct ParquetFile: Sendable {
         return names.indices.filter { columns.contains(names[$0]) }
     }
 
-    func decode(rowGroup g: Int, fields: [Int]) throws(ParquetError) -> [ParquetRecord] {
+    /// Decodes row group `g`'s columns for `fields` into an assembler of its rows.
+    private func assembler(rowGroup g: Int, fields: [Int]) throws(ParquetError) -> (Assembler, names: [String], rows: Int) {
         guard rowGroups.indices.contains(g) else {
             throw ParquetError(.notFound, path: path, "no row group \(g) (the file has \(rowGroups.count))")
         }
@@ -256,16 +257,44 @@ public struct ParquetFile: Sendable {
             leafInfo.append(info)
             names.append(schema.children[f].name)
         }
-        var assembler = Assembler(plans: plans, columns: columns, leaves: leafInfo)
+        return (Assembler(plans: plans, columns: columns, leaves: leafInfo), names, Int(group.numRows))
+    }
+
+    func decode(rowGroup g: Int, fields: [Int]) throws(ParquetError) -> [ParquetRecord] {
+        var (assembler, names, rows) = try assembler(rowGroup: g, fields: fields)
         var records: [ParquetRecord] = []
-        records.reserveCapacity(Int(min(group.numRows, 1 << 16)))
+        records.reserveCapacity(min(rows, 1 << 16))
         do throws(DecodeError) {
-            for _ in 0..<group.numRows { records.append(try assembler.nextRow(names: names)) }
+            for _ in 0..<rows { records.append(try assembler.nextRow(names: names)) }
             try assembler.finish()
         } catch {
             throw ParquetError(error.code, path: path, "row group \(g): \(error.message)")
         }
         return records
+    }
+
+    /// Appends row group `index`'s records to `out` as JSON text, back to back (no newlines), and
+    /// each record's length to `lengths`: the bytes `readRowGroup(index, columns:)` followed by
+    /// `appendJSON(to:)` would give, written straight from the decoded columns.
+    public func appendJSON(rowGroup index: Int, columns: [String]? = nil, into out: inout [UInt8], lengths: inout [Int]) throws {
+        let fields = try projection(columns)
+        var (assembler, names, rows) = try assembler(rowGroup: index, fields: fields)
+        let quoted = names.map { name -> [UInt8] in
+            var q: [UInt8] = []
+            ParquetValue.appendQuoted(name, to: &q)
+            return q
+        }
+        lengths.reserveCapacity(lengths.count + rows)
+        do throws(DecodeError) {
+            for _ in 0..<rows {
+                let start = out.count
+                try assembler.writeRow(quotedNames: quoted, into: &out)
+                lengths.append(out.count - start)
+            }
+            try assembler.finish()
+        } catch {
+            throw ParquetError(error.code, path: path, "row group \(index): \(error.message)")
+        }
     }
 }
 

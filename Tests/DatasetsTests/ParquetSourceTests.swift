@@ -31,6 +31,21 @@ struct ParquetSourceTests {
         #expect(file.location(1).hasSuffix("\(name).parquet:2"))
     }
 
+    @Test("columns: only the named fields are decoded, the others are absent; the rest equal pyarrow's")
+    func projection() throws {
+        let path = parquet.appendingPathComponent("ultrafeedback.snappy-v1.parquet").path
+        let all = try RecordFile(source: path)
+        let some = try RecordFile(source: path, columns: ["chosen", "prompt", "no_such_field"])
+        #expect(some.spans.count == all.spans.count)
+        var a: [UInt8] = [], b: [UInt8] = []
+        for i in all.spans.indices {
+            let full = try #require(try all.withRecordBytes(i, buffer: &a) { try value($0) } as? [String: NSObject])
+            let part = try #require(try some.withRecordBytes(i, buffer: &b) { try value($0) } as? [String: NSObject])
+            #expect(Set(part.keys) == ["prompt", "chosen"], "row \(i + 1)")
+            #expect(part["prompt"] == full["prompt"] && part["chosen"] == full["chosen"], "row \(i + 1)")
+        }
+    }
+
     @Test("a hub folder with split: only that split's shards, in name order; records name their shard")
     func hubSplit() throws {
         let folder = parquet.appendingPathComponent("hub").path

@@ -49,6 +49,28 @@ import TestScratch
         #expect(index == expected.count)
     }
 
+    @Test(arguments: files)
+    func directJSONEqualsTheValuesJSON(_ name: String) throws {
+        let file = try ParquetFile(path: Fixtures.path(name))
+        let names = file.fieldNames
+        for columns in [nil, Array(names.enumerated().filter { $0.offset % 2 == 0 }.map(\.element))] {
+            for g in file.rowGroups.indices {
+                var want: [UInt8] = []
+                var wantLengths: [Int] = []
+                for record in try file.readRowGroup(g, columns: columns) {
+                    let start = want.count
+                    record.appendJSON(to: &want)
+                    wantLengths.append(want.count - start)
+                }
+                var got: [UInt8] = [0x21]  // appends after what is there
+                var lengths: [Int] = [7]
+                try file.appendJSON(rowGroup: g, columns: columns, into: &got, lengths: &lengths)
+                #expect(got == [0x21] + want, "\(name) row group \(g) columns \(columns ?? names)")
+                #expect(lengths == [7] + wantLengths)
+            }
+        }
+    }
+
     @Test func rowGroupsAreReadOneAtATime() throws {
         let file = try ParquetFile(path: Fixtures.path("ultrafeedback.snappy-v1.parquet"))
         let expected = try Fixtures.reference(for: "ultrafeedback.snappy-v1.parquet")

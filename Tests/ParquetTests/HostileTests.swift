@@ -15,6 +15,11 @@ import Testing
             var rows = try file.rows()
             var records: [String] = []
             while let record = try rows.next() { records.append(record.jsonText()) }
+            // The direct JSON writer meets the same bytes and must fail (or agree) the same way.
+            var direct: [UInt8] = []
+            var lengths: [Int] = []
+            for g in file.rowGroups.indices { try file.appendJSON(rowGroup: g, into: &direct, lengths: &lengths) }
+            #expect(String(decoding: direct, as: UTF8.self) == records.joined(), "\(name): the direct writer differs")
             return nil
         } catch let error as ParquetError {
             return error

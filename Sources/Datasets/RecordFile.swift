@@ -43,6 +43,8 @@ public final class RecordFile: @unchecked Sendable {
     public let sourceFiles: [String]
     /// Where each range of records came from (one entry per source file).
     public let origins: [Origin]
+    /// Whether the text is known to be UTF-8 (a conversion from Parquet or CSV): parsing skips the check.
+    public let textIsTrusted: Bool
 
     /// What `line` counts: "line" for JSON text, "row" for CSV and Parquet records.
     public var locationWord: String { kind == .csv || kind == .parquet ? "row" : "line" }
@@ -72,6 +74,7 @@ public final class RecordFile: @unchecked Sendable {
         sourceFiles = [path]
         origins = [Origin(name: displayName ?? path, firstRecord: 0, word: path.lowercased().hasSuffix(".csv") || path.lowercased().hasSuffix(".tsv") ? "row" : "line")]
         let lower = path.lowercased()
+        textIsTrusted = lower.hasSuffix(".csv") || lower.hasSuffix(".tsv")  // written from decoded strings
         if lower.hasSuffix(".parquet") {
             throw RecordFileError(path, "Parquet files are opened with RecordFile(source:)")
         }
@@ -114,7 +117,8 @@ public final class RecordFile: @unchecked Sendable {
     }
 
     /// Converts `files` (Parquet, JSONL, JSON, CSV) into one temporary JSON-lines file, mapped and unlinked.
-    /// A Parquet file's row groups are decoded a few at a time in parallel (one per core) and written in order.
+    /// A Parquet file's row groups are decoded in parallel (one worker per core, each taking the next
+    /// group), and each group's text is written where it lands in the file; the spans keep the row order.
     init(combining files: [String], displayName: String, columns: Set<String>? = nil) throws(RecordFileError) {
         path = files.count == 1 ? files[0] : displayName
         self.displayName = displayName
@@ -129,13 +133,9 @@ public final class RecordFile: @unchecked Sendable {
         var out: [UInt8] = []
         out.reserveCapacity(2 << 20)
         var written = 0
+        var trusted = true
         func flush() throws(RecordFileError) {
-            var done = 0
-            while done < out.count {
-                let n = out.withUnsafeBytes { write(fd, $0.baseAddress! + done, $0.count - done) }
-                guard n > 0 else { throw RecordFileError(temporary, "cannot write the converted data: \(String(cString: strerror(errno)))") }
-                done += n
-            }
+            try Self.write(fd, out, at: written, temporary: temporary)
             written += out.count
             out.removeAll(keepingCapacity: true)
         }
@@ -150,35 +150,25 @@ public final class RecordFile: @unchecked Sendable {
         do throws(RecordFileError) {
             for file in files {
                 if file.lowercased().hasSuffix(".parquet") {
+                    try flush()
                     origins.append(Origin(name: file, firstRecord: spans.count, word: "row"))
                     let parquet: ParquetFile
                     do { parquet = try ParquetFile(path: file) } catch { throw RecordFileError(file, "\(error)") }
                     let fields = columns.map { c in parquet.fieldNames.filter { c.contains($0) } }
+                    let groups = try Self.convert(parquet, fields: fields, fd: fd, at: &written, temporary: temporary)
                     var row: Int32 = 0
-                    let width = max(1, ProcessInfo.processInfo.activeProcessorCount)
-                    var first = 0
-                    while first < parquet.rowGroups.count {
-                        let batch = min(width, parquet.rowGroups.count - first)
-                        let decoded = Self.convert(parquet, groups: first..<(first + batch), fields: fields)
-                        for (k, result) in decoded.enumerated() {
-                            let part: ConvertedGroup
-                            switch result {
-                            case .success(let p): part = p
-                            case .failure(let error): throw RecordFileError("\(file):\(row + 1)", "row group \(first + k + 1): \(error)")
-                            }
-                            var at = 0
-                            for length in part.lengths {
-                                row += 1
-                                try append(row) { (o: inout [UInt8]) throws(RecordFileError) in
-                                    o.append(contentsOf: part.bytes[at..<(at + length)])
-                                }
-                                at += length
-                            }
+                    for group in groups {
+                        var at = group.start
+                        for length in group.lengths {
+                            row += 1
+                            guard length < Int(Int32.max) else { throw RecordFileError("\(file):\(row)", "a record larger than 2 GiB") }
+                            spans.append(RecordSpan(start: at, length: Int32(length), line: row))
+                            at += length + 1
                         }
-                        first += batch
                     }
                 } else {
                     let part = try RecordFile(path: file)
+                    trusted = trusted && part.textIsTrusted
                     origins.append(Origin(name: file, firstRecord: spans.count, word: part.locationWord))
                     var scratch: [UInt8] = []
                     for i in part.spans.indices {
@@ -207,32 +197,83 @@ public final class RecordFile: @unchecked Sendable {
         bytes = JSONBytes(base: file.bytes.assumingMemoryBound(to: UInt8.self), count: file.size)
         self.spans = spans
         self.origins = origins
+        textIsTrusted = trusted
         file.release(0..<file.size)
     }
 
-    /// One row group's records as JSON text, back to back, with each record's length.
+    /// Writes all of `bytes` at `offset` of `fd`.
+    private static func write(_ fd: Int32, _ bytes: [UInt8], at offset: Int, temporary: String) throws(RecordFileError) {
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress! + done, $0.count - done, off_t(offset + done)) }
+            guard n > 0 else { throw RecordFileError(temporary, "cannot write the converted data: \(String(cString: strerror(errno)))") }
+            done += n
+        }
+    }
+
+    /// Where one converted row group's text was written, and each record's length (without its newline).
     private struct ConvertedGroup: Sendable {
-        var bytes: [UInt8] = []
+        var start = 0
         var lengths: [Int] = []
     }
 
-    /// Decodes `groups` of `file` in parallel (only `fields` when given), each into its JSON text.
-    private static func convert(_ file: ParquetFile, groups: Range<Int>, fields: [String]?) -> [Result<ConvertedGroup, any Error>] {
-        let results = UnsafeMutableBufferPointer<Result<ConvertedGroup, any Error>>.allocate(capacity: groups.count)
-        defer { results.deallocate() }
-        nonisolated(unsafe) let slots = results  // each index is written by one iteration only
-        DispatchQueue.concurrentPerform(iterations: groups.count) { k in
-            do {
-                var part = ConvertedGroup()
-                try file.appendJSON(rowGroup: groups.lowerBound + k, columns: fields, into: &part.bytes, lengths: &part.lengths)
-                (slots.baseAddress! + k).initialize(to: .success(part))
-            } catch {
-                (slots.baseAddress! + k).initialize(to: .failure(error))
+    /// Decodes every row group of `file` (only `fields` when given) into JSON lines, written to `fd` from
+    /// `offset` on: each worker takes the next group, converts it and writes it at the next free offset,
+    /// so the groups land in the order they finish. Returns the groups in row order; the first error (in
+    /// row order) is thrown once every worker has stopped.
+    private static func convert(
+        _ file: ParquetFile, fields: [String]?, fd: Int32, at offset: inout Int, temporary: String
+    ) throws(RecordFileError) -> [ConvertedGroup] {
+        final class Shared: @unchecked Sendable {
+            // @unchecked: every field is read and written under `lock`.
+            let lock = NSLock()
+            var next = 0
+            var offset: Int
+            var failed = false
+            var groups: [ConvertedGroup]
+            var errors: [Int: RecordFileError] = [:]
+            init(offset: Int, count: Int) {
+                self.offset = offset
+                groups = Array(repeating: ConvertedGroup(), count: count)
             }
         }
-        let out = Array(results)
-        results.baseAddress!.deinitialize(count: groups.count)
-        return out
+        let count = file.rowGroups.count
+        let shared = Shared(offset: offset, count: count)
+        let workers = max(1, min(count, ProcessInfo.processInfo.activeProcessorCount))
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            var bytes: [UInt8] = []
+            while true {
+                shared.lock.lock()
+                let g = shared.next
+                shared.next += 1
+                let stop = shared.failed || g >= count
+                shared.lock.unlock()
+                if stop { return }
+                var group = ConvertedGroup()
+                bytes.removeAll(keepingCapacity: true)
+                do {
+                    try file.appendJSON(rowGroup: g, columns: fields, into: &bytes, lengths: &group.lengths, newlines: true)
+                    shared.lock.lock()
+                    group.start = shared.offset
+                    shared.offset += bytes.count
+                    shared.lock.unlock()
+                    try Self.write(fd, bytes, at: group.start, temporary: temporary)
+                    shared.lock.lock()
+                    shared.groups[g] = group
+                    shared.lock.unlock()
+                } catch {
+                    let failure = (error as? ParquetError).map { RecordFileError($0.path, $0.message) }
+                        ?? RecordFileError(file.path, "\(error)")
+                    shared.lock.lock()
+                    shared.failed = true
+                    shared.errors[g] = failure
+                    shared.lock.unlock()
+                }
+            }
+        }
+        if let first = shared.errors.keys.min(), let error = shared.errors[first] { throw error }
+        offset = shared.offset
+        return shared.groups
     }
 
     deinit { buffer?.deallocate() }
@@ -279,7 +320,7 @@ public final class RecordFile: @unchecked Sendable {
     /// Parses record `index` onto `tape` (tokens pointing into the file's bytes).
     public func parse(_ index: Int, into tape: inout JSONTape) throws(RecordFileError) {
         let s = spans[index]
-        do { try tape.parse(bytes, s.start..<(s.start + Int(s.length))) } catch {
+        do { try tape.parse(bytes, s.start..<(s.start + Int(s.length)), trustedUTF8: textIsTrusted) } catch {
             throw RecordFileError(location(index), "malformed JSON: \(error.message) (byte \(error.offset + 1) of the \(origin(index).word))")
         }
     }

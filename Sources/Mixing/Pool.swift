@@ -48,6 +48,8 @@ public final class Pool: @unchecked Sendable {
     ) throws -> Pool {
         var files: [RecordFile] = []
         var stats: [SourceStats] = []
+        let trace = ProcessInfo.processInfo.environment["MIXMERGE_TRACE"] != nil
+        let opened = Date()
         for spec in config.sources {
             let resolved = resolve(spec.path, baseDirectory)
             let file: RecordFile
@@ -57,9 +59,9 @@ public final class Pool: @unchecked Sendable {
             files.append(file)
             stats.append(SourceStats(path: spec.path, resolvedPath: resolved, bytes: file.bytes.count))
         }
+        if trace { FileHandle.standardError.write(Data("  opened (and converted) in \(Date().timeIntervalSince(opened)) s\n".utf8)) }
         let pool = Pool(config: config, files: files, stats: stats)
         let t0 = Date()
-        let trace = ProcessInfo.processInfo.environment["MIXMERGE_TRACE"] != nil
         for (s, spec) in config.sources.enumerated() {
             try pool.scan(source: s, spec: spec, skipInvalid: skipInvalid, threads: threads)
             let st = pool.sourceStats[s]
@@ -109,8 +111,14 @@ public final class Pool: @unchecked Sendable {
         ParallelFor.run(count: chunks, threads: threads) { c in
             let range = (c * Self.chunk)..<min(file.spans.count, (c + 1) * Self.chunk)
             box.value[c] = Self.scanChunk(file, range, source: s, spec: spec, languages: languages, skipInvalid: skipInvalid)
-            let first = file.spans[range.lowerBound], last = file.spans[range.upperBound - 1]
-            file.releasePages(first.start..<(last.start + Int(last.length)))
+            // A converted file's row groups land in the order they were converted: not always ascending.
+            var low = Int.max, high = 0
+            for i in range {
+                let span = file.spans[i]
+                low = min(low, span.start)
+                high = max(high, span.start + Int(span.length))
+            }
+            file.releasePages(low..<high)
         }
         group.wait()
         sourceStats[s].sha256 = hashed.digest

@@ -273,10 +273,13 @@ public struct ParquetFile: Sendable {
         return records
     }
 
-    /// Appends row group `index`'s records to `out` as JSON text, back to back (no newlines), and
-    /// each record's length to `lengths`: the bytes `readRowGroup(index, columns:)` followed by
-    /// `appendJSON(to:)` would give, written straight from the decoded columns.
-    public func appendJSON(rowGroup index: Int, columns: [String]? = nil, into out: inout [UInt8], lengths: inout [Int]) throws {
+    /// Appends row group `index`'s records to `out` as JSON text, back to back (each followed by a
+    /// newline when `newlines`), and each record's length (without its newline) to `lengths`: the bytes
+    /// `readRowGroup(index, columns:)` followed by `appendJSON(to:)` would give, written straight from
+    /// the decoded columns. The text is valid UTF-8 (text columns are checked as they are decoded).
+    public func appendJSON(
+        rowGroup index: Int, columns: [String]? = nil, into out: inout [UInt8], lengths: inout [Int], newlines: Bool = false
+    ) throws {
         let fields = try projection(columns)
         var (assembler, names, rows) = try assembler(rowGroup: index, fields: fields)
         let quoted = names.map { name -> [UInt8] in
@@ -290,6 +293,7 @@ public struct ParquetFile: Sendable {
                 let start = out.count
                 try assembler.writeRow(quotedNames: quoted, into: &out)
                 lengths.append(out.count - start)
+                if newlines { out.append(0x0A) }
             }
             try assembler.finish()
         } catch {

@@ -110,9 +110,19 @@ public enum ParquetValue: Sendable, Equatable {
     static func appendQuoted(_ utf8: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
         var runStart = 0
-        for (i, b) in utf8.enumerated() where b < 0x20 || b == 0x22 || b == 0x5C {
-            if runStart < i { out.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<i])) }
-            runStart = i + 1
+        var i = 0
+        let n = utf8.count
+        while i < n {
+            // Eight bytes at a time while none of them needs escaping (a control byte, '"' or '\\').
+            if i + 8 <= n, !Self.needsEscape(UnsafeRawPointer(utf8.baseAddress! + i).loadUnaligned(as: UInt64.self)) {
+                i += 8
+                continue
+            }
+            let b = utf8[i]
+            i += 1
+            guard b < 0x20 || b == 0x22 || b == 0x5C else { continue }
+            if runStart < i - 1 { out.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<(i - 1)])) }
+            runStart = i
             switch b {
             case UInt8(ascii: "\""): out.append(contentsOf: [0x5C, 0x22])
             case UInt8(ascii: "\\"): out.append(contentsOf: [0x5C, 0x5C])
@@ -129,6 +139,16 @@ public enum ParquetValue: Sendable, Equatable {
         }
         if runStart < utf8.count { out.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...])) }
         out.append(UInt8(ascii: "\""))
+    }
+
+    /// Whether any byte of `w` is below 0x20, '"' or '\\' (exact as to whether, not as to which).
+    @inline(__always)
+    static func needsEscape(_ w: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        let below = (w &- ones &* 0x20) & ~w
+        let q = w ^ (ones &* 0x22), s = w ^ (ones &* 0x5C)
+        let quote = (q &- ones) & ~q, slash = (s &- ones) & ~s
+        return (below | quote | slash) & highs != 0
     }
 
     static func base64(_ bytes: [UInt8]) -> String {

@@ -262,6 +262,19 @@ def delta_table(rng, n):
     })
 
 
+def patterns_table(rng, n):
+    """Text that exercises every SNAPPY element: repeats of every short period (overlapping copies),
+    long runs, literals longer than 16 and 60 bytes, multi-byte characters."""
+    alphabet = "abcdefghijklmnopqrstuvwxyz0123456789 éü日本🙂"
+    rows = []
+    for i in range(n):
+        period = 1 + i % 24
+        unit = "".join(rng.choice(alphabet) for _ in range(period))
+        literal = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 400)))
+        rows.append(unit * rng.randint(1, 80) + literal + unit * rng.randint(0, 5) + text(rng, 0, 30))
+    return pa.table({"id": list(range(n)), "s": rows})
+
+
 DELTA_ENCODINGS = {"seq": "DELTA_BINARY_PACKED", "rand32": "DELTA_BINARY_PACKED", "extreme": "DELTA_BINARY_PACKED",
                    "names": "DELTA_BYTE_ARRAY", "texts": "DELTA_LENGTH_BYTE_ARRAY", "f64": "BYTE_STREAM_SPLIT",
                    "f32": "BYTE_STREAM_SPLIT", "tags.list.element": "DELTA_BYTE_ARRAY"}
@@ -299,6 +312,8 @@ def main():
     write("delta.zstd-v2", de, compression="zstd", use_dictionary=False, column_encoding=DELTA_ENCODINGS,
           data_page_version="2.0", data_page_size=2048, write_batch_size=128)
     write("empty.snappy", uf.slice(0, 0), compression="snappy")
+    write("patterns.snappy", patterns_table(rng, 300), compression="snappy", use_dictionary=False,
+          data_page_size=1 << 16, row_group_size=150)
     # A decompression bomb: a page whose header declares 2^31-1 bytes uncompressed.
     bomb = os.path.join(OUT, "hostile-bomb.parquet")
     pq.write_table(pa.table({"s": ["x" * 100] * 4}), bomb, compression="gzip", use_dictionary=False)

@@ -115,6 +115,11 @@ enum Decompression {
 
 /// The Snappy block format (raw, unframed, as Parquet stores it).
 enum Snappy {
+    @inline(__always)
+    static func move8(_ from: UnsafePointer<UInt8>, _ to: UnsafeMutablePointer<UInt8>) {
+        UnsafeMutableRawPointer(to).storeBytes(of: UnsafeRawPointer(from).loadUnaligned(as: UInt64.self), as: UInt64.self)
+    }
+
     static func decompress(
         _ source: UnsafeRawBufferPointer, into destination: UnsafeMutableRawBufferPointer
     ) throws(DecodeError) {
@@ -158,7 +163,13 @@ enum Snappy {
                 guard n <= count - i, n <= capacity - o else {
                     throw DecodeError("SNAPPY literal runs past the end")
                 }
-                (out + o).update(from: src + i, count: n)
+                if n <= 16, i + 16 <= count, o + 16 <= capacity {
+                    // A short literal with room on both sides: two unaligned words, no call.
+                    Self.move8(src + i, out + o)
+                    Self.move8(src + i + 8, out + o + 8)
+                } else {
+                    (out + o).update(from: src + i, count: n)
+                }
                 i += n
                 o += n
             default:
@@ -183,7 +194,15 @@ enum Snappy {
                 }
                 guard offset > 0, offset <= o else { throw DecodeError("SNAPPY copy offset \(offset) is out of range") }
                 guard n <= capacity - o else { throw DecodeError("SNAPPY output overruns the declared size") }
-                if offset >= n {
+                if offset >= 8, o + n + 8 <= capacity {
+                    // Eight bytes at a time: each word is read from output already written (offset ≥ 8);
+                    // the bytes past `n` are overwritten by what follows.
+                    var k = 0
+                    while k < n {
+                        Self.move8(UnsafePointer(out + o - offset + k), out + o + k)
+                        k += 8
+                    }
+                } else if offset >= n {
                     (out + o).update(from: out + o - offset, count: n)
                 } else {
                     // Overlapping copy: a repeating pattern, byte by byte.

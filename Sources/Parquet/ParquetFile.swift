@@ -34,6 +34,17 @@ final class FileBytes: @unchecked Sendable {
         mapped = true
     }
 
+    /// Drops the mapped pages of `range` from the resident set (the page cache keeps them; a later
+    /// read faults them back in).
+    func release(_ range: Range<Int>) {
+        guard mapped, let base = bytes.baseAddress, !range.isEmpty else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = max(0, range.lowerBound) / page * page
+        let end = min(bytes.count, range.upperBound)
+        guard start < end else { return }
+        _ = madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, MADV_DONTNEED)
+    }
+
     init(copying data: [UInt8]) {
         let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: max(data.count, 1), alignment: 16)
         memory.copyBytes(from: data)
@@ -245,7 +256,10 @@ public struct ParquetFile: Sendable {
             var info: [LeafColumn] = []
             for c in plan.leafColumns {
                 do throws(DecodeError) {
-                    data.append(try reader.read(group.columns[c], leaves[c]))
+                    let chunk = group.columns[c]
+                    data.append(try reader.read(chunk, leaves[c]))
+                    let start = Int(min(chunk.dictionaryPageOffset ?? chunk.dataPageOffset, chunk.dataPageOffset))
+                    storage.release(start..<(start + Int(clamping: chunk.totalCompressedSize)))
                 } catch {
                     throw ParquetError(error.code, path: path,
                                        "row group \(g), column \(leaves[c].dottedPath): \(error.message)")

@@ -9,6 +9,10 @@ public final class Checkpoint: Sendable {
         public let file: SafetensorsFile
         public let info: TensorInfo
         public var data: UnsafeRawPointer { file.data(info) }
+        public init(file: SafetensorsFile, info: TensorInfo) {
+            self.file = file
+            self.info = info
+        }
     }
 
     /// The folder (or the file's folder when opened from a file).

@@ -40,8 +40,19 @@ public final class MappedFile: @unchecked Sendable {
         bytes = UnsafeRawPointer(p)
     }
 
+    /// Bytes held in memory as if they were a mapped file (a tensor computed on the fly): takes
+    /// ownership of `memory` (allocated with `UnsafeMutableRawBufferPointer.allocate`).
+    /// `release` keeps them; `read` copies from them.
+    public init(memory: UnsafeMutableRawBufferPointer, name: String) {
+        path = name
+        size = memory.count
+        descriptor = -1
+        bytes = UnsafeRawPointer(memory.baseAddress ?? UnsafeMutableRawPointer.allocate(byteCount: 1, alignment: 16))
+    }
+
     /// Drops the whole pages inside `range` (byte offsets) from this process's resident set.
     public func release(_ range: Range<Int>) {
+        guard descriptor >= 0 else { return }  // memory, not a mapping: dropping pages would lose it
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         let start = (range.lowerBound + page - 1) / page * page
         let end = range.upperBound / page * page
@@ -52,6 +63,11 @@ public final class MappedFile: @unchecked Sendable {
     /// Copies `count` bytes at file offset `offset` into `destination` with `pread` (no page
     /// faults, nothing added to the resident set). Returns false on a read error or short file.
     public func read(into destination: UnsafeMutableRawPointer, count: Int, at offset: Int) -> Bool {
+        if descriptor < 0 {
+            guard offset >= 0, count >= 0, offset + count <= size else { return false }
+            destination.copyMemory(from: bytes + offset, byteCount: count)
+            return true
+        }
         var done = 0
         while done < count {
             let r = pread(descriptor, destination + done, count - done, off_t(offset + done))
@@ -63,6 +79,10 @@ public final class MappedFile: @unchecked Sendable {
     }
 
     deinit {
+        if descriptor < 0 {
+            UnsafeMutableRawPointer(mutating: bytes).deallocate()
+            return
+        }
         close(descriptor)
         if size == 0 {
             UnsafeMutableRawPointer(mutating: bytes).deallocate()

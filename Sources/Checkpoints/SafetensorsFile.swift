@@ -30,8 +30,34 @@ public final class SafetensorsFile: Sendable {
 
     public var path: String { file.path }
 
-    public init(path: String) throws {
-        let file = try MappedFile(path: path)
+    public convenience init(path: String) throws {
+        try self.init(file: MappedFile(path: path))
+    }
+
+    /// One tensor held in memory as a safetensors file (`MappedFile(memory:name:)`): `fill` writes
+    /// its `shape.product × dtype.size` bytes.
+    public static func inMemory(
+        name: String, tensor: String, dtype: DType, shape: [Int], fill: (UnsafeMutableRawPointer) throws -> Void
+    ) throws -> SafetensorsFile {
+        let byteCount = shape.reduce(1, *) * dtype.size
+        var header = JSONValue.object([(tensor, .object([
+            ("dtype", .string(dtype.rawValue)),
+            ("shape", .array(shape.map { .number(String($0)) })),
+            ("data_offsets", .array([.number("0"), .number(String(byteCount))])),
+        ]))]).serialized(indent: nil)
+        while header.utf8.count % 8 != 0 { header += " " }
+        let headerBytes = Array(header.utf8)
+        let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: 8 + headerBytes.count + byteCount, alignment: 64)
+        var n = UInt64(headerBytes.count)
+        for i in 0..<8 { memory[i] = UInt8(truncatingIfNeeded: n); n >>= 8 }
+        headerBytes.withUnsafeBytes { memory.baseAddress!.advanced(by: 8).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        let file = MappedFile(memory: memory, name: name)
+        try fill(memory.baseAddress!.advanced(by: 8 + headerBytes.count))
+        return try SafetensorsFile(file: file)
+    }
+
+    public init(file: MappedFile) throws {
+        let path = file.path
         self.file = file
         func corrupt(_ why: String) -> CheckpointError { CheckpointError(.corrupt, path: path, why) }
         guard file.size >= 8 else { throw corrupt("truncated: \(file.size) bytes, shorter than the 8-byte header length") }

@@ -26,6 +26,10 @@ struct MergeCommand: ParsableCommand {
     @Flag(help: "Print a JSON summary on stdout.") var json = false
     @Flag(help: "Do not write README.md and mergekit_config.yml.") var noModelCard = false
     @Flag(help: "Do not copy tokenizer files.") var noCopyTokenizer = false
+    @Option(help: "The dtype a base+adapter model is merged in (PEFT's merge_and_unload), as mergekit's option; default: the base's dtype in its config.json.")
+    var loraMergeDtype: String?
+    @Option(help: "Accepted for mergekit command lines and ignored: base+adapter inputs are merged while streaming, nothing is cached.")
+    var loraMergeCache: String?
 
     func run() throws {
         do {
@@ -51,7 +55,14 @@ struct MergeCommand: ParsableCommand {
             throw MergeError.config("\(config): cannot read the config (\(FileManager.default.fileExists(atPath: config) ? "not UTF-8 text" : "no such file"))")
         }
         let parsed = try ConfigParser(fileName: config).parse(text)
-        let planner = Planner(searchDirectories: [configURL.deletingLastPathComponent()])
+        var loraDType: DType?
+        if let name = loraMergeDtype {
+            guard let d = DType(mergekitName: name), d.isComputed else {
+                throw MergeError.config("--lora-merge-dtype: '\(name)' is not bfloat16, float16 or float32")
+            }
+            loraDType = d
+        }
+        let planner = Planner(searchDirectories: [configURL.deletingLastPathComponent()], loraMergeDType: loraDType)
         let variants = try parsed.variants.map { (name: $0.name, plan: try planner.plan(parsed.applying($0))) }
         let plan = try variants.first?.plan ?? planner.plan(parsed)
         let threadCount = threads ?? ParallelFor.defaultThreads

@@ -98,7 +98,7 @@ public struct ConfigParser {
     /// `variants: [{name, parameters?, models?: {path: {param: value}}}]`.
     func variants(_ node: Node, _ config: MergeConfig) throws -> [Variant] {
         guard let list = node.sequence, !list.isEmpty else { throw fail(node, "variants", "expected a non-empty list of {name, parameters, models}") }
-        let known = Set(config.referencedModels.map(\.path))
+        let known = Set(config.referencedModels.map(\.description))
         return try list.enumerated().map { i, item in
             let key = "variants[\(i)]"
             guard let m = item.mapping else { throw fail(item, key, "expected {name: …, parameters: …, models: …}") }
@@ -115,7 +115,8 @@ public struct ConfigParser {
                         guard let path = mk.string, known.contains(path) else {
                             throw fail(mk, key + ".models", "'\(mk.string ?? "?")' is not a model of this config (known: \(known.sorted().joined(separator: ", ")))")
                         }
-                        variant.models.append((ModelReference(path), try parameters(mv, key + ".models." + path)))
+                        let model = config.referencedModels.first { $0.description == path }!
+                        variant.models.append((model, try parameters(mv, key + ".models." + path)))
                     }
                 default: throw fail(k, key + ".\(k.string ?? "?")", "unknown key (known: name, parameters, models)")
                 }
@@ -159,28 +160,43 @@ public struct ConfigParser {
             .filter { !$0.isEmpty && $0 != "^" }.joined(separator: " ")
     }
 
+    /// `PATH`, `PATH+ADAPTER` (split at the '+', as mergekit does), `{path: PATH}`, or
+    /// `{model: PATH | {path: PATH}, lora: ADAPTER | {path: ADAPTER}}`.
     func modelReference(_ node: Node, _ key: String) throws -> ModelReference {
         if let s = node.string, node.scalar != nil, !s.isEmpty {
-            if s.contains("+") && !s.hasPrefix("/") && !s.hasPrefix(".") {
-                throw fail(node, key, "'\(s)': LoRA references (base+lora) are not supported yet; merge the adapter first")
+            let chunks = s.split(separator: "+", omittingEmptySubsequences: false).map(String.init)
+            switch chunks.count {
+            case 1: return ModelReference(s)
+            case 2 where !chunks[0].isEmpty && !chunks[1].isEmpty: return ModelReference(chunks[0], lora: chunks[1])
+            default: throw fail(node, key, "'\(s)': expected MODEL or MODEL+LORA_ADAPTER (one '+')")
             }
-            return ModelReference(s)
+        }
+        func path(_ v: Node, _ key: String) throws -> String {
+            if let inner = v.mapping {
+                guard let path = inner["path"]?.string, !path.isEmpty else { throw fail(v, key, "expected {path: …}") }
+                if inner["revision"] != nil { throw fail(v, key + ".revision", "revisions are not supported; give a local folder") }
+                return path
+            }
+            guard let s = v.string, v.scalar != nil, !s.isEmpty else { throw fail(v, key, "expected a path") }
+            return s
         }
         if let m = node.mapping {
+            var model: ModelReference?
+            var lora: String?
             for (k, v) in m {
                 switch k.string {
                 case "model":
-                    if let inner = v.mapping {
-                        guard let path = inner["path"]?.string else { throw fail(v, key + ".model", "expected {path: …}") }
-                        if inner["revision"] != nil { throw fail(v, key + ".model.revision", "revisions are not supported; give a local folder") }
-                        return ModelReference(path)
-                    }
-                    return try modelReference(v, key + ".model")
-                case "path": return try modelReference(v, key + ".path")
-                case "lora": throw fail(k, key + ".lora", "LoRA adapters are not supported yet; merge the adapter first")
+                    model = v.mapping != nil ? ModelReference(try path(v, key + ".model")) : try modelReference(v, key + ".model")
+                case "path": model = try modelReference(v, key + ".path")
+                case "lora": lora = try path(v, key + ".lora")
+                case "override_architecture": throw fail(k, key + ".override_architecture", "not supported")
                 default: continue
                 }
             }
+            guard let model else { throw fail(node, key + ".model", "missing") }
+            guard let lora else { return model }
+            guard model.lora == nil else { throw fail(node, key, "two LoRA adapters for one model") }
+            return ModelReference(model.path, lora: lora)
         }
         throw fail(node, key, "expected a model path")
     }

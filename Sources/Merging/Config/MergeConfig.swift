@@ -1,10 +1,16 @@
 import Tensors
 
-/// A model as a config names it: the text written in the YAML.
+/// A model as a config names it: the text written in the YAML — a folder, optionally with a PEFT LoRA
+/// adapter applied to it first (`base+adapter`, or `{model: …, lora: …}`).
 public struct ModelReference: Sendable, Hashable, CustomStringConvertible {
     public let path: String
-    public init(_ path: String) { self.path = path }
-    public var description: String { path }
+    /// The adapter folder, as written.
+    public let lora: String?
+    public init(_ path: String, lora: String? = nil) {
+        self.path = path
+        self.lora = lora
+    }
+    public var description: String { lora.map { "\(path)+\($0)" } ?? path }
 }
 
 /// Parameters given at one scope (a model, a slice, the top level), by name.

@@ -143,25 +143,28 @@ public enum Merger {
         }
         for i in first.tasks.indices {
             try MergeError.checkInterruption()
+            // `base+adapter` inputs are made now, for this tensor only (shared by the variants).
+            var loraTensors: [String: Checkpoint.Location] = [:]
+            let tasks = try plans.map { try LoRAInputs.materialised($0.tasks[i], cache: &loraTensors, threads: threads) }
             if plans.count > 1 {
-                let ios = plans.enumerated().map { v, plan in
-                    TensorIO(task: plan.tasks[i], writer: writers[v], threads: threads, pool: pool, random: randoms[v])
+                let ios = plans.indices.map { v in
+                    TensorIO(task: tasks[v], writer: writers[v], threads: threads, pool: pool, random: randoms[v])
                 }
                 let kernels: [StoredKernel]?
                 do {
-                    kernels = try sharedPassKernels(plans.map { $0.tasks[i] }, plans, ios)
+                    kernels = try sharedPassKernels(tasks, plans, ios)
                     if let kernels { try TensorIO.elementwiseStoredVariants(ios, kernels) }
                 } catch let e as CheckpointError {
                     throw MergeError.output(e.description)
                 }
                 if kernels != nil {
-                    written += plans.reduce(0) { $0 + $1.tasks[i].outputBytes }
+                    written += tasks.reduce(0) { $0 + $1.outputBytes }
                     progress?.merge(finished: first.tasks[i], index: i, of: first.tasks.count, bytesWritten: written, totalBytes: totalBytes)
                     continue
                 }
             }
             for (v, plan) in plans.enumerated() {
-                let task = plan.tasks[i]
+                let task = tasks[v]
                 let io = TensorIO(task: task, writer: writers[v], threads: threads, pool: pool, random: randoms[v])
                 let inputBytes = task.inputs.reduce(0) { $0 + $1.dtype.size * task.count }
                 io.releasesInputs = v == plans.count - 1 || inputBytes > TensorIO.residentLimit

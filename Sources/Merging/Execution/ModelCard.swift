@@ -4,7 +4,7 @@ import Foundation
 /// (`base_model`, `tags: [merge, mixmerge]`) and the configuration that made it.
 enum ModelCard {
     static func markdown(_ plan: MergePlan, name: String) -> String {
-        let refs = plan.models.map(\.reference.path)
+        let refs = plan.models.map(\.reference.description)
         let hubLike = refs.filter { $0.split(separator: "/").count == 2 && !$0.hasPrefix(".") && !$0.hasPrefix("/") }
         let baseList = hubLike.isEmpty ? refs : hubLike
         var s = "---\nbase_model:\n"

@@ -10,6 +10,11 @@ public struct PlannedModel: Sendable {
     public let config: ModelConfig?
     /// Layers found in the tensor names.
     public let layerCount: Int
+    /// The LoRA adapter applied to this model's tensors as they are read (`base+adapter`).
+    public var lora: LoRAAdapter? = nil
+    /// The dtype PEFT would merge the adapter in: the base as transformers loads it (`dtype: auto`,
+    /// the config's dtype) unless `--lora-merge-dtype` says otherwise; nil: each tensor's own.
+    public var loraMergeDType: DType? = nil
 }
 
 /// What a merge will do, fully validated: every output tensor with its inputs and parameters.

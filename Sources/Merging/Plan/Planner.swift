@@ -12,7 +12,13 @@ public struct Planner {
     /// each input (so its pages are faulted in once, whatever the number of variants).
     let opened = OpenedCheckpoints()
 
-    public init(searchDirectories: [URL] = []) { self.searchDirectories = searchDirectories }
+    /// The dtype `base+adapter` models are merged in (mergekit's `--lora-merge-dtype`); nil: the base's own.
+    public var loraMergeDType: DType?
+
+    public init(searchDirectories: [URL] = [], loraMergeDType: DType? = nil) {
+        self.searchDirectories = searchDirectories
+        self.loraMergeDType = loraMergeDType
+    }
 
     public func plan(_ config: MergeConfig) throws -> MergePlan {
         guard let method = MergeMethods.named(config.mergeMethod) else {
@@ -143,18 +149,20 @@ public struct Planner {
 
     // MARK: - Models
 
-    func resolve(_ ref: ModelReference) throws -> URL {
+    func resolve(_ ref: ModelReference) throws -> URL { try resolve(path: ref.path, what: "model") }
+
+    func resolve(path: String, what: String) throws -> URL {
         let fm = FileManager.default
-        var candidates = [URL(fileURLWithPath: ref.path)]
-        if !ref.path.hasPrefix("/") {
-            candidates += searchDirectories.map { $0.appendingPathComponent(ref.path) }
+        var candidates = [URL(fileURLWithPath: path)]
+        if !path.hasPrefix("/") {
+            candidates += searchDirectories.map { $0.appendingPathComponent(path) }
         }
         for c in candidates where fm.fileExists(atPath: c.path) { return c.standardizedFileURL }
-        let looksLikeHub = ref.path.split(separator: "/").count == 2 && !ref.path.hasPrefix(".") && !ref.path.hasPrefix("/")
+        let looksLikeHub = path.split(separator: "/").count == 2 && !path.hasPrefix(".") && !path.hasPrefix("/")
         if looksLikeHub {
-            throw MergeError.input("model '\(ref)' not found locally; mixmerge does not download from the Hugging Face Hub — fetch it first (huggingface-cli download \(ref) --local-dir DIR) and give DIR")
+            throw MergeError.input("\(what) '\(path)' not found locally; mixmerge does not download from the Hugging Face Hub — fetch it first (huggingface-cli download \(path) --local-dir DIR) and give DIR")
         }
-        throw MergeError.input("model '\(ref)' not found (looked in the working directory\(searchDirectories.isEmpty ? "" : " and next to the config"))")
+        throw MergeError.input("\(what) '\(path)' not found (looked in the working directory\(searchDirectories.isEmpty ? "" : " and next to the config"))")
     }
 
     func open(_ ref: ModelReference) throws -> PlannedModel {
@@ -169,7 +177,30 @@ public struct Planner {
             throw MergeError.input("\(ref): \(e.description)")
         }
         let layers = checkpoint.names.compactMap { LayerName($0)?.index }.max().map { $0 + 1 } ?? 0
-        return PlannedModel(reference: ref, directory: checkpoint.directory, checkpoint: checkpoint, config: config, layerCount: layers)
+        var model = PlannedModel(reference: ref, directory: checkpoint.directory, checkpoint: checkpoint, config: config, layerCount: layers)
+        if let adapterPath = ref.lora {
+            let url = try resolve(path: adapterPath, what: "LoRA adapter")
+            let adapter: LoRAAdapter
+            do { adapter = try LoRAAdapter(path: url.path) } catch let e as CheckpointError {
+                throw MergeError.input("\(ref): \(e.description)")
+            }
+            let changed = adapter.modules.map { ($0.key, $0.value.baseShape) } + adapter.replacements.map { ($0.key, $0.value.info.shape) }
+            for (name, shape) in changed.sorted(by: { $0.0 < $1.0 }) {
+                guard let info = checkpoint.location(name)?.info else {
+                    throw MergeError.input("\(ref): the adapter changes \(name), which \(ref.path) does not have (an adapter for another model?)")
+                }
+                guard info.shape == shape else {
+                    throw MergeError.input("\(ref): the adapter's \(name) is \(shape), the model's is \(info.shape) (an adapter for another model?)")
+                }
+                guard info.dtype.isComputed else {
+                    throw MergeError.input("\(ref): \(name) is \(info.dtype.rawValue); a LoRA adapter can only change float tensors")
+                }
+            }
+            model.lora = adapter
+            let configured = config?.dtypeName.flatMap { DType(mergekitName: $0) }.flatMap { $0.isComputed ? $0 : nil }
+            model.loraMergeDType = loraMergeDType ?? configured
+        }
+        return model
     }
 
     // MARK: - Contract and parameters
@@ -266,7 +297,15 @@ public struct Planner {
             }
             guard let (inputName, location) = found else { continue }
             if source.model == baseRef { baseIndex = inputs.count }
-            inputs.append(TaskInput(model: mi, tensorName: inputName, location: location))
+            var input = TaskInput(model: mi, tensorName: inputName, location: location)
+            if let adapter = models[mi].lora, location.info.dtype.isComputed {
+                let dtype = models[mi].loraMergeDType ?? location.info.dtype
+                let module = adapter.modules[inputName], replacement = adapter.replacements[inputName]
+                if module != nil || replacement != nil || dtype != location.info.dtype {
+                    input.lora = LoRAInput(adapter: adapter, module: module, replacement: replacement, dtype: dtype)
+                }
+            }
+            inputs.append(input)
             sources.append(source)
         }
         // A tied head is written only if some model has a real one.
@@ -278,7 +317,7 @@ public struct Planner {
             throw MergeError.input("tensor \(output): shape mismatch — \(models[inputs[0].model].reference) has \(shape), \(models[inp.model].reference) has \(inp.location.info.shape)")
         }
         if let baseRef, baseIndex == nil, method.contract.base == .required, inputs.count > 0 {
-            throw MergeError.input("tensor \(output): base model \(baseRef) does not have it, but \(inputs.map { models[$0.model].reference.path }.joined(separator: ", ")) do")
+            throw MergeError.input("tensor \(output): base model \(baseRef) does not have it, but \(inputs.map { models[$0.model].reference.description }.joined(separator: ", ")) do")
         }
 
         // Parameters.

@@ -8,7 +8,21 @@ public struct TaskInput: Sendable {
     /// The name read from that model (may differ from the output name: renumbered layers, a tied head).
     public let tensorName: String
     public let location: Checkpoint.Location
-    public var dtype: DType { location.info.dtype }
+    /// Set when the tensor is read through a LoRA adapter (`base+adapter`): the merger computes it
+    /// (`LoRAInputs`) before the method runs.
+    public var lora: LoRAInput? = nil
+    public var dtype: DType { lora?.dtype ?? location.info.dtype }
+}
+
+/// How a `base+adapter` input tensor is made: PEFT's `merge_and_unload` of this one tensor.
+public struct LoRAInput: Sendable {
+    /// The adapter (for messages) and the module that changes this tensor, if any.
+    public let adapter: LoRAAdapter
+    public let module: LoRAAdapter.Module?
+    /// A whole tensor from the adapter that replaces the base's (`modules_to_save`).
+    public let replacement: Checkpoint.Location?
+    /// The dtype of the merged tensor (the dtype the base is loaded in).
+    public let dtype: DType
 }
 
 /// A parameter value resolved for one tensor and one model.
@@ -52,6 +66,13 @@ public struct TensorTask: Sendable {
     public func number(_ name: String) -> Double? { globalParameters[name]?.number }
     public func flag(_ name: String) -> Bool { globalParameters[name]?.bool ?? false }
     public func number(_ name: String, input: Int) -> Double? { modelParameters[input][name]?.number }
+
+    /// The same task reading `inputs` (parallel to `self.inputs`).
+    public func with(inputs: [TaskInput]) -> TensorTask {
+        TensorTask(
+            outputName: outputName, shape: shape, inputs: inputs, baseIndex: baseIndex, computeDType: computeDType,
+            outDType: outDType, modelParameters: modelParameters, globalParameters: globalParameters, t: t, layer: layer)
+    }
 
     /// Indices of the non-base inputs in config order.
     public var nonBase: [Int] { inputs.indices.filter { $0 != baseIndex } }
